@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/burrow-dev/burrow/internal/auth"
+	"github.com/burrow-dev/burrow/internal/relay"
+	"github.com/burrow-dev/burrow/internal/tunnel"
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+// watch runs one Watch stream until it fails. welcomed reports whether
+// the controller accepted the agent on it (which resets the backoff).
+func (a *Agent) watch(ctx context.Context) (welcomed bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := a.client.Watch(a.authed(ctx))
+	if err != nil {
+		return false, err
+	}
+	hello := &tunnelpb.AgentMessage{Msg: &tunnelpb.AgentMessage_Hello{Hello: a.inventory()}}
+	if err := stream.Send(hello); err != nil {
+		return false, err
+	}
+	idle := time.AfterFunc(a.opts.IdleTimeout, cancel)
+	defer idle.Stop()
+	for {
+		in, err := stream.Recv()
+		if err != nil {
+			return welcomed, err
+		}
+		idle.Reset(a.opts.IdleTimeout)
+		switch act := in.GetAction().(type) {
+		case *tunnelpb.Instruction_Welcome:
+			welcomed = true
+			a.welcome(act.Welcome)
+		case *tunnelpb.Instruction_Ping:
+			pong := &tunnelpb.AgentMessage{Msg: &tunnelpb.AgentMessage_Pong{Pong: &tunnelpb.Pong{Seq: act.Ping.GetSeq()}}}
+			if err := stream.Send(pong); err != nil {
+				return welcomed, err
+			}
+		case *tunnelpb.Instruction_PortForward:
+			a.start(act.PortForward)
+		}
+	}
+}
+
+func (a *Agent) welcome(w *tunnelpb.Welcome) {
+	a.log.Info("connected to the controller", "agent_id", w.GetAgentId(), "targets", w.GetAccepted())
+	for name, why := range w.GetRefused() {
+		a.log.Error("controller refused a target", "target", name, "reason", why)
+	}
+	if a.opts.OnWelcome != nil {
+		a.opts.OnWelcome(w)
+	}
+}
+
+// start serves one PortForward in its own goroutine. Sessions outlive the
+// Watch stream that started them: a controller connection blip must not cut
+// a running session (their Tunnel streams share the gRPC connection, which
+// survives or fails on its own).
+func (a *Agent) start(pf *tunnelpb.PortForward) {
+	ctx := a.runCtx
+	a.sessions.Add(1)
+	a.mu.Lock()
+	a.active++
+	a.mu.Unlock()
+	go func() {
+		defer a.sessions.Done()
+		defer func() { a.mu.Lock(); a.active--; a.mu.Unlock() }()
+		a.forward(ctx, pf)
+	}()
+}
+
+// forward connects to the target and relays it over a Tunnel stream.
+func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
+	log := a.log.With("session_id", pf.GetSession(), "target", pf.GetTarget(), "port", pf.GetPort())
+	local, dialErr := a.connect(ctx, pf.GetTarget(), int(pf.GetPort()))
+	sctx, cancel := context.WithCancel(a.authed(ctx))
+	sctx = metadata.AppendToOutgoingContext(sctx, tunnel.SessionMetadata, pf.GetSession())
+	stream, err := a.client.Tunnel(sctx)
+	if err == nil {
+		first := &tunnelpb.Frame{Opened: dialErr == nil}
+		if dialErr != nil {
+			first.OpenError = dialErr.Error()
+		}
+		err = stream.Send(first)
+	}
+	if err != nil || dialErr != nil {
+		cancel()
+		if local != nil {
+			local.Close()
+		}
+		log.Warn("session not opened", "err", errors.Join(dialErr, err))
+		return
+	}
+	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("agent"), tunnel.Addr("controller session "+pf.GetSession()), nil)
+	r := relay.Join(local, conn)
+	log.Debug("session ended", "bytes_out", r.AToB, "bytes_in", r.BToA, "err", r.Err)
+}
+
+// connect dials port on one of this agent's own targets, after checking the
+// agent's port policy. The controller names a target; only the agent maps
+// it to a host, so a controller cannot send it anywhere else.
+func (a *Agent) connect(ctx context.Context, target string, port int) (net.Conn, error) {
+	t, ok := a.targets[target]
+	if !ok {
+		return nil, fmt.Errorf("agent %s has no target named %s", a.self, target)
+	}
+	pol, _ := auth.ParsePolicy(t.Allow, t.Deny) // checked in New
+	if !pol.Allows(port) {
+		return nil, fmt.Errorf("port %d on %s is forbidden by the agent's port policy", port, target)
+	}
+	d := net.Dialer{Timeout: a.opts.DialTimeout}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.Host, fmt.Sprint(port)))
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("connect to port %d: %v", port, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,142 @@
+// Package apitype holds the wire types shared by the controller's REST API,
+// the agent and the client. It depends on the standard library only.
+package apitype
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Target is one place a user can reach: an agent's own machine or a host
+// declared to it with --target.
+type Target struct {
+	Name     string            `json:"name"`
+	Agent    string            `json:"agent"`
+	Host     string            `json:"host,omitempty"` // as declared on the agent; informational
+	Online   bool              `json:"online"`
+	LastSeen time.Time         `json:"last_seen"`
+	OS       string            `json:"os,omitempty"`
+	Arch     string            `json:"arch,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Allow    string            `json:"allow_ports,omitempty"` // agent-side allow list, "" = all
+	Deny     string            `json:"deny_ports,omitempty"`  // agent-side deny list
+}
+
+// Policy is the controller-side port policy of one target. Empty Allow means
+// every port not denied.
+type Policy struct {
+	Target string `json:"target"`
+	Allow  string `json:"allow_ports"`
+	Deny   string `json:"deny_ports"`
+}
+
+// Token is an API token as shown to its owner; Secret is set only once, in
+// the response that created it.
+type Token struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Subject   string     `json:"subject"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Secret    string     `json:"secret,omitempty"`
+}
+
+// CreateTokenRequest is the body of POST /v1/tokens.
+type CreateTokenRequest struct {
+	Name    string        `json:"name"`
+	Subject string        `json:"subject"`
+	Role    string        `json:"role"`
+	TTL     time.Duration `json:"ttl,omitempty"` // nanoseconds; 0 = never expires
+}
+
+// JoinToken is a bootstrap token an agent exchanges once for its credential.
+type JoinToken struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	MaxUses   int       `json:"max_uses"`
+	Uses      int       `json:"uses"`
+	Secret    string    `json:"secret,omitempty"`
+}
+
+// CreateJoinTokenRequest is the body of POST /v1/join-tokens.
+type CreateJoinTokenRequest struct {
+	TTL     time.Duration `json:"ttl"`
+	MaxUses int           `json:"max_uses"`
+}
+
+// Ticket is a short-lived, single-use credential for clients (browsers)
+// that cannot set an Authorization header on a WebSocket request.
+type Ticket struct {
+	Ticket    string    `json:"ticket"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Whoami describes the caller of the API.
+type Whoami struct {
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+	TokenID string `json:"token_id"`
+}
+
+// Session is one audited connection through the dialer.
+type Session struct {
+	ID        string     `json:"id"`
+	Subject   string     `json:"subject"`
+	Target    string     `json:"target"`
+	Port      int        `json:"port"`
+	FrontDoor string     `json:"front_door"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	BytesUp   int64      `json:"bytes_up"`   // client → target
+	BytesDown int64      `json:"bytes_down"` // target → client
+	Result    string     `json:"result"`
+}
+
+// Roles.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+	RoleAgent  = "agent"
+)
+
+// Error codes. The API maps each to one HTTP status, in one place.
+const (
+	CodeUnauthenticated = "unauthenticated" // 401
+	CodeForbidden       = "forbidden"       // 403
+	CodeNotFound        = "not_found"       // 404
+	CodeInvalid         = "invalid"         // 400
+	CodeConflict        = "conflict"        // 409
+	CodeUnavailable     = "unavailable"     // 503
+	CodeTimeout         = "timeout"         // 504
+	CodeInternal        = "internal"        // 500
+)
+
+// Error is burrow's domain error: a machine-readable code and a message
+// written for the person who will read it.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error in err's chain, or CodeInternal.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Upgrade protocol of the raw port-forward stream (HTTP/1.1 Upgrade).
+const UpgradeProtocol = "burrow-tcp/1"

@@ -1,0 +1,113 @@
+// Package cli implements the `burrow` command line: one file per command,
+// built with cobra. Main is called by cmd/burrow with a context that ends
+// on SIGINT/SIGTERM.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// Main runs the CLI with args and returns the process exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "burrow: "+describe(err))
+		var ex exitError
+		if errors.As(err, &ex) {
+			return int(ex)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitError carries a specific exit status.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func describe(err error) string {
+	var e *apitype.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+type globals struct {
+	logFormat string
+	logLevel  string
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "burrow",
+		Short:         "Reach shells, files and ports of machines in private networks",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(
+		newServerCmd(g), newAgentCmd(g), newDevCmd(g), newLoginCmd(g), newContextCmd(g),
+		newTargetsCmd(g), newPortForwardCmd(g), newProxyCmd(g), newTokenCmd(g), newJoinTokenCmd(g),
+		newPolicyCmd(g), newVersionCmd(g),
+	)
+	return root
+}
+
+// logger builds the slog logger the flags ask for, writing to stderr.
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(g.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", g.logFormat)
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print burrow's version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(g.stdout, "burrow "+Version) },
+	}
+}
+
+// dataDir is $XDG_DATA_HOME/burrow/<sub>, or ~/.local/share/burrow/<sub>.
+func dataDir(sub string) string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return d + "/burrow/" + sub
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "burrow-" + sub
+	}
+	return home + "/.local/share/burrow/" + sub
+}

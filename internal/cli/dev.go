@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/agent"
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/auth"
+	"github.com/burrow-dev/burrow/internal/controller"
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+func newDevCmd(g *globals) *cobra.Command {
+	var dir, listen, name string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run controller + agent + embedded store on this machine",
+		Long: `Run a whole burrow on this machine: the controller on --listen, an agent
+for this machine connected to it over TLS, and the embedded store in
+--data-dir. It writes a "dev" context with an admin token to your client
+config and selects it, then prints the commands to try. Ctrl-C stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), g, dir, listen, name)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "data-dir", dataDir("dev"), "data directory of the dev controller and agent")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "controller address")
+	cmd.Flags().StringVar(&name, "name", "", "name of this machine as a target (default: hostname)")
+	return cmd
+}
+
+func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	c, err := controller.New(controller.Options{Listen: listen, DataDir: filepath.Join(dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	token, err := devToken(ctx, c)
+	if err != nil {
+		return err
+	}
+	join, err := c.CreateJoinToken(ctx, 10*time.Minute, 1)
+	if err != nil {
+		return err
+	}
+	welcomed := make(chan string, 1)
+	a, err := agent.New(agent.Options{
+		URL: c.URL(), Token: join, DataDir: filepath.Join(dir, "agent"), Name: name, Logger: log, Version: Version,
+		OnWelcome: func(w *tunnelpb.Welcome) {
+			select {
+			case welcomed <- firstOr(w.GetAccepted(), "?"):
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- c.Run(ctx); cancel() }()
+	go func() { defer wg.Done(); errc <- a.Run(ctx); cancel() }()
+	select {
+	case target := <-welcomed:
+		printDevHelp(g, c.URL(), token, target)
+	case <-ctx.Done():
+	}
+	wg.Wait()
+	return errors.Join(<-errc, <-errc)
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// devToken reuses the dev context's token if the store still accepts it,
+// else mints a new admin token; either way it writes and selects the dev
+// context.
+func devToken(ctx context.Context, c *controller.Controller) (string, error) {
+	cfg, path, err := loadConfig()
+	if err != nil {
+		return "", err
+	}
+	dc := cfg.find("dev")
+	token := ""
+	if dc != nil && dc.Token != "" {
+		if t, err := c.Store().TokenByHash(ctx, auth.Hash(dc.Token)); err == nil && t.RevokedAt == nil && t.Role == apitype.RoleAdmin {
+			token = dc.Token
+		}
+	}
+	if token == "" {
+		if token, err = c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "dev", Role: apitype.RoleAdmin}); err != nil {
+			return "", err
+		}
+	}
+	cfg.upsert(Context{Name: "dev", URL: c.URL(), Token: token, Fingerprint: c.Fingerprint()})
+	if err := cfg.save(path); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+func printDevHelp(g *globals, url, token, target string) {
+	fmt.Fprintf(g.stdout, `
+burrow dev is running: controller at %s, this machine is target %q.
+The "dev" context (admin) is selected in your client config.
+
+Next, in another terminal:
+  burrow targets                          # %s is online
+  burrow port-forward %s 8080:80          # localhost:8080 -> port 80 on %s
+  burrow proxy %s 22                      # stdin/stdout <-> port 22
+  burrow join-token create                # let an agent on another machine join
+
+Ctrl-C stops it.
+`, url, target, target, target, target, target)
+}

@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/client"
+	"github.com/burrow-dev/burrow/internal/relay"
+)
+
+// forwardSpec is one LOCAL:REMOTE pair.
+type forwardSpec struct{ local, remote int }
+
+func parseForward(s string) (forwardSpec, error) {
+	l, r, hasLocal := strings.Cut(s, ":")
+	if !hasLocal {
+		l, r = s, s
+	}
+	local, err1 := strconv.Atoi(l)
+	remote, err2 := strconv.Atoi(r)
+	if err1 != nil || err2 != nil || local < 0 || local > 65535 || remote < 1 || remote > 65535 {
+		return forwardSpec{}, fmt.Errorf("%q: want [LOCAL:]REMOTE with ports 1-65535 (LOCAL 0 picks a free port)", s)
+	}
+	return forwardSpec{local, remote}, nil
+}
+
+func newPortForwardCmd(g *globals) *cobra.Command {
+	var address string
+	cmd := &cobra.Command{
+		Use:   "port-forward TARGET [LOCAL:]REMOTE...",
+		Short: "Forward local ports to ports on a target",
+		Long: `Listen on local ports and forward each connection to a port on the target,
+through the controller. 0:REMOTE picks a free local port and prints it.`,
+		Example: "  burrow port-forward web-1 8080:80 0:5432",
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			specs := make([]forwardSpec, 0, len(args)-1)
+			for _, a := range args[1:] {
+				s, err := parseForward(a)
+				if err != nil {
+					return err
+				}
+				specs = append(specs, s)
+			}
+			return portForward(cmd.Context(), g, args[0], address, specs)
+		},
+	}
+	cmd.Flags().StringVar(&address, "address", "127.0.0.1", "local address to listen on")
+	return cmd
+}
+
+func portForward(ctx context.Context, g *globals, target, address string, specs []forwardSpec) error {
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	if err := checkTarget(ctx, c, target); err != nil {
+		return err
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, s := range specs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(s.local)))
+		if err != nil {
+			return fmt.Errorf("listen for %d: %w", s.remote, err)
+		}
+		lns = append(lns, ln)
+		fmt.Fprintf(g.stdout, "Forwarding from %s -> %s:%d\n", ln.Addr(), target, s.remote)
+	}
+	var wg sync.WaitGroup
+	for i, ln := range lns {
+		wg.Add(1)
+		go func() { defer wg.Done(); serveForward(ctx, g, c, ln, target, specs[i].remote) }()
+	}
+	<-ctx.Done()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+// checkTarget fails early, with the controller's words, when the target is
+// unknown or offline.
+func checkTarget(ctx context.Context, c *client.Client, target string) error {
+	ts, err := c.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.Name == target && !t.Online {
+			return fmt.Errorf("target %s is offline (last seen %s, %s ago)", target, t.LastSeen.Format(time.RFC3339), time.Since(t.LastSeen).Round(time.Second))
+		}
+		if t.Name == target {
+			return nil
+		}
+	}
+	return fmt.Errorf("no target named %s; `burrow targets` lists the ones you can reach", target)
+}
+
+// serveForward accepts local connections until ln closes; sessions still
+// open then are cut when ctx ends.
+func serveForward(ctx context.Context, g *globals, c *client.Client, ln net.Listener, target string, port int) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		local, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			forwardOne(ctx, g, c, local, target, port)
+		}()
+	}
+}
+
+func forwardOne(ctx context.Context, g *globals, c *client.Client, local net.Conn, target string, port int) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	remote, err := c.DialPortForward(dctx, target, port)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "burrow: forward %s -> %s:%d: %s\n", local.RemoteAddr(), target, port, describe(err))
+		local.Close()
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
+	defer stop()
+	relay.Join(local, remote)
+}
+
+func newProxyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "proxy TARGET PORT",
+		Short: "Connect stdin/stdout to a port on a target (an OpenSSH ProxyCommand)",
+		Long: `Connect standard input and output to PORT on TARGET through the controller.
+End of input is passed on as a half-close. Use it as an OpenSSH ProxyCommand:
+  ssh -o ProxyCommand='burrow proxy %n 22' user@web-1`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			port, err := strconv.Atoi(args[1])
+			if err != nil {
+				return fmt.Errorf("port %q is not a number", args[1])
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			conn, err := c.DialPortForward(cmd.Context(), args[0], port)
+			if err != nil {
+				return err
+			}
+			return proxyStdio(cmd.Context(), conn, os.Stdin, g.stdout)
+		},
+	}
+}
+
+// proxyStdio copies in→conn (then half-closes) and conn→out; it returns
+// when the target side has finished sending.
+func proxyStdio(ctx context.Context, conn net.Conn, in io.Reader, out io.Writer) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	go func() {
+		if _, err := io.Copy(conn, in); err == nil {
+			conn.(interface{ CloseWrite() error }).CloseWrite()
+		} else {
+			conn.Close()
+		}
+	}()
+	_, err := io.Copy(out, conn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/controller"
+)
+
+func newServerCmd(g *globals) *cobra.Command {
+	var o controller.Options
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the controller (the one public endpoint)",
+		Long: `Run the controller: one TCP port carries gRPC for agents and HTTPS for users.
+On first start it makes a self-signed TLS certificate (its fingerprint is
+logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			c, err := controller.New(o)
+			if err != nil {
+				return err
+			}
+			path, err := c.EnsureAdminToken(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if path != "" {
+				log.Info("wrote the first admin token; log in with it and keep it safe", "path", path)
+			}
+			fmt.Fprintf(g.stderr, "burrow controller at %s  tls fingerprint %s\n", c.URL(), c.Fingerprint())
+			return c.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", ":8443", "address of the one port (gRPC and HTTPS)")
+	f.StringVar(&o.DataDir, "data-dir", dataDir("server"), "database, TLS certificate and first admin token")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate to use instead of the self-signed one")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM key of --tls-cert")
+	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed certificate")
+	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
+	return cmd
+}

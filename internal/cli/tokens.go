@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+)
+
+func newTokenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (admin)"}
+	var req apitype.CreateTokenRequest
+	create := &cobra.Command{
+		Use: "create", Short: "Create an API token and print its secret (shown once)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateToken(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, t.Secret)
+			fmt.Fprintf(g.stderr, "token %s for %s (%s) created; the secret above is shown only once\n", t.ID, t.Subject, t.Role)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&req.Name, "name", "", "token name (required)")
+	create.Flags().StringVar(&req.Subject, "subject", "", "user the token acts as (default: the name)")
+	create.Flags().StringVar(&req.Role, "role", "member", "admin or member")
+	create.Flags().DurationVar(&req.TTL, "ttl", 0, "lifetime, e.g. 720h (default: no expiry)")
+	create.MarkFlagRequired("name")
+	list := &cobra.Command{
+		Use: "list", Aliases: []string{"ls"}, Short: "List API tokens", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			ts, err := c.ListTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tROLE\tEXPIRES\tREVOKED")
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, t.Role, when(t.ExpiresAt), when(t.RevokedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke ID", Short: "Revoke an API token at once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			return c.RevokeToken(cmd.Context(), args[0])
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newJoinTokenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "join-token", Short: "Manage agent join tokens (admin)"}
+	var req apitype.CreateJoinTokenRequest
+	var output string
+	create := &cobra.Command{
+		Use: "create", Short: "Create a join token for `burrow agent --token`", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateJoinToken(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(g.stdout).Encode(t)
+			}
+			fmt.Fprintln(g.stdout, t.Secret)
+			fmt.Fprintf(g.stderr, "join token %s: %d use(s), expires %s. On the agent's machine:\n  burrow agent --url URL --token <the token above>\n", t.ID, t.MaxUses, t.ExpiresAt.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	create.Flags().DurationVar(&req.TTL, "ttl", time.Hour, "how long the token can be used")
+	create.Flags().IntVar(&req.MaxUses, "uses", 1, "how many agents may join with it")
+	create.Flags().StringVarP(&output, "output", "o", "", "json for the whole record")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func newPolicyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Controller-side port policy of targets (admin)"}
+	var p apitype.Policy
+	set := &cobra.Command{
+		Use: "set TARGET", Short: "Set which ports of a target may be reached", Args: cobra.ExactArgs(1),
+		Example: "  burrow policy set db-1 --allow 5432 --deny ''",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			p.Target = args[0]
+			out, err := c.SetPolicy(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: allow %q deny %q\n", out.Target, out.Allow, out.Deny)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&p.Allow, "allow", "", "allowed ports, e.g. 22,80,8000-8999 (empty: all)")
+	set.Flags().StringVar(&p.Deny, "deny", "", "denied ports")
+	cmd.AddCommand(set)
+	return cmd
+}

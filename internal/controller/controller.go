@@ -1,0 +1,272 @@
+// Package controller is the composition root of `burrow server`: one TLS
+// listener carrying gRPC for agents and HTTP for users, the store, the
+// agent back end (tunnel.Server), the one dialer and the REST API, with
+// graceful shutdown that drains sessions for a bounded time.
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/burrow-dev/burrow/internal/api"
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/store"
+	"github.com/burrow-dev/burrow/internal/store/sqlite"
+	"github.com/burrow-dev/burrow/internal/tlsutil"
+	"github.com/burrow-dev/burrow/internal/tunnel"
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+// Options configure a Controller.
+type Options struct {
+	// Listen is the address of the one port. Default "127.0.0.1:8443".
+	Listen string
+	// DataDir holds the database, the TLS certificate and admin-token.
+	// Required.
+	DataDir string
+	// TLSCert and TLSKey name a certificate to use instead of the
+	// self-signed one made in DataDir.
+	TLSCert, TLSKey string
+	// Hostnames go into the self-signed certificate (besides localhost and
+	// 127.0.0.1).
+	Hostnames []string
+	// Store overrides the SQLite store in DataDir (tests, PostgreSQL).
+	Store store.Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// DrainTimeout bounds how long shutdown waits for sessions. Default 10s.
+	DrainTimeout time.Duration
+	// PingInterval is the agent keepalive (see tunnel.ServerOptions).
+	PingInterval time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Controller is a running controller.
+type Controller struct {
+	opts        Options
+	log         *slog.Logger
+	ln          net.Listener
+	st          store.Store
+	tlsCfg      *tls.Config
+	fingerprint string
+	tunnels     *tunnel.Server
+	dialer      *dial.Dialer
+	api         *api.API
+	grpc        *grpc.Server
+	http        *http.Server
+}
+
+// New opens the store, loads or makes the TLS certificate and listens.
+// Run serves; Close releases everything if Run is never called.
+func New(o Options) (*Controller, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	c := &Controller{opts: o, log: o.Logger}
+	if err := c.setupTLS(); err != nil {
+		return nil, err
+	}
+	if err := c.setupStore(); err != nil {
+		return nil, err
+	}
+	c.wire()
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		c.st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	c.ln = ln
+	return c, nil
+}
+
+func (o *Options) defaults() error {
+	if o.DataDir == "" {
+		return errors.New("controller: a data directory is required")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("controller: data directory: %w", err)
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8443"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+func (c *Controller) setupTLS() error {
+	var cert tls.Certificate
+	var err error
+	if c.opts.TLSCert != "" {
+		cert, err = tls.LoadX509KeyPair(c.opts.TLSCert, c.opts.TLSKey)
+	} else {
+		hosts := append([]string{"localhost", "127.0.0.1", "::1"}, c.opts.Hostnames...)
+		if h, herr := os.Hostname(); herr == nil {
+			hosts = append(hosts, h)
+		}
+		cert, err = tlsutil.LoadOrCreate(c.opts.DataDir, hosts)
+		if err == nil {
+			c.fingerprint = tlsutil.Fingerprint(cert.Certificate[0])
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("controller: tls: %w", err)
+	}
+	c.tlsCfg = &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	return nil
+}
+
+func (c *Controller) setupStore() error {
+	if c.opts.Store != nil {
+		c.st = c.opts.Store
+		return nil
+	}
+	st, err := sqlite.Open(filepath.Join(c.opts.DataDir, "burrow.db"))
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	c.st = st
+	return nil
+}
+
+// wire builds the parts: back end, dialer, API, servers, metrics.
+func (c *Controller) wire() {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	agents := prometheus.NewGauge(prometheus.GaugeOpts{Name: "burrow_agents_connected", Help: "Agents with a live Watch stream."})
+	reg.MustRegister(agents)
+	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
+		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
+		OnPresence: func(n int) { agents.Set(float64(n)) },
+	})
+	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
+	c.api = api.New(api.Options{
+		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+	c.grpc = grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.InitialWindowSize(tunnel.StreamWindow),
+		grpc.InitialConnWindowSize(tunnel.ConnWindow),
+		grpc.ReadBufferSize(tunnel.IOBuffer),
+		grpc.WriteBufferSize(tunnel.IOBuffer),
+	)
+	tunnelpb.RegisterControllerServer(c.grpc, c.tunnels)
+	c.http = &http.Server{
+		Handler:           c.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Addr is the address the controller listens on.
+func (c *Controller) Addr() net.Addr { return c.ln.Addr() }
+
+// URL is the https URL of the controller.
+func (c *Controller) URL() string { return "https://" + c.ln.Addr().String() }
+
+// Fingerprint of the self-signed certificate ("" with a given one).
+func (c *Controller) Fingerprint() string { return c.fingerprint }
+
+// Store is the controller's store.
+func (c *Controller) Store() store.Store { return c.st }
+
+// Run serves until ctx ends, then shuts down gracefully: it stops
+// accepting, lets open sessions finish for up to DrainTimeout, and closes
+// the rest.
+func (c *Controller) Run(ctx context.Context) error {
+	m := newMux(c.ln, c.tlsCfg, c.log)
+	errc := make(chan error, 3)
+	go func() { errc <- m.serve() }()
+	go func() { errc <- c.grpc.Serve(m.h2) }()
+	go func() { errc <- c.http.Serve(m.http) }()
+	c.log.Info("controller listening", "addr", c.ln.Addr().String(), "tls_fingerprint", c.fingerprint)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("controller: serve: %w", err)
+	}
+	c.shutdown()
+	return err
+}
+
+func (c *Controller) shutdown() {
+	c.log.Info("controller shutting down", "drain_timeout", c.opts.DrainTimeout)
+	c.ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.DrainTimeout)
+	defer cancel()
+	c.http.Shutdown(ctx)
+	if n := c.api.Drain(ctx); n > 0 {
+		c.log.Warn("closed sessions still open after the drain timeout", "sessions", n)
+	}
+	c.grpc.Stop() // agents reconnect to the next controller
+	c.dialer.Close()
+	c.st.Close()
+}
+
+// EnsureAdminToken creates an admin token when the store has no user
+// token at all, and writes its secret to DataDir/admin-token (0600). It
+// returns the path written, or "" when tokens already existed.
+func (c *Controller) EnsureAdminToken(ctx context.Context) (string, error) {
+	ts, err := c.st.ListTokens(ctx)
+	if err != nil || len(ts) > 0 {
+		return "", err
+	}
+	secret, err := c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "admin", Role: apitype.RoleAdmin})
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.opts.DataDir, "admin-token")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return path, nil
+}
+
+// CreateToken stores a new API token and returns its secret.
+func (c *Controller) CreateToken(ctx context.Context, req apitype.CreateTokenRequest) (string, error) {
+	t, secret, err := api.NewToken(req, c.opts.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := c.st.CreateToken(ctx, t); err != nil {
+		return "", fmt.Errorf("create token: %w", err)
+	}
+	return secret, nil
+}
+
+// CreateJoinToken stores a join token and returns it in the form agents
+// take (with the certificate fingerprint).
+func (c *Controller) CreateJoinToken(ctx context.Context, ttl time.Duration, uses int) (string, error) {
+	return c.api.CreateJoinToken(ctx, apitype.CreateJoinTokenRequest{TTL: ttl, MaxUses: uses})
+}

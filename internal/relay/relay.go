@@ -1,0 +1,90 @@
+// Package relay joins two connections, copying bytes both ways in order and
+// passing a half-close (EOF in one direction) through to the other side
+// without ending the opposite direction.
+package relay
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// BufSize is the copy buffer size: one full tunnel frame.
+const BufSize = 64 << 10
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, BufSize); return &b }}
+
+// closeWriter is implemented by *net.TCPConn, *tls.Conn, *tunnel.Conn and
+// *net.UnixConn.
+type closeWriter interface{ CloseWrite() error }
+
+// Result says how many bytes went each way and why the relay ended.
+type Result struct {
+	AToB, BToA int64
+	Err        error // first error that was not a clean EOF, or nil
+}
+
+// Join copies a→b and b→a until both directions have ended, then closes
+// both connections. A clean EOF from one side becomes CloseWrite on the
+// other (or Close, when it cannot half-close); an error aborts both.
+func Join(a, b net.Conn) Result {
+	var r Result
+	var wg sync.WaitGroup
+	var once sync.Once
+	abort := func(err error) {
+		if !errors.Is(err, net.ErrClosed) { // our own Close, not a cause
+			once.Do(func() { r.Err = err })
+		}
+		a.Close()
+		b.Close()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); r.AToB = pipe(b, a, abort) }()
+	go func() { defer wg.Done(); r.BToA = pipe(a, b, abort) }()
+	wg.Wait()
+	a.Close()
+	b.Close()
+	return r
+}
+
+// pipe copies src to dst; it returns the bytes copied.
+func pipe(dst, src net.Conn, abort func(error)) int64 {
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	n, err := copyBuf(dst, src, *bp)
+	if err != nil {
+		abort(err)
+		return n
+	}
+	if cw, ok := dst.(closeWriter); ok {
+		if err := cw.CloseWrite(); err != nil && !errors.Is(err, net.ErrClosed) {
+			abort(err)
+		}
+		return n
+	}
+	dst.Close()
+	return n
+}
+
+// copyBuf is io.CopyBuffer without the ReaderFrom/WriterTo shortcuts, so
+// every write is up to one whole buffer (one tunnel frame).
+func copyBuf(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}

@@ -1,0 +1,137 @@
+// Package store defines burrow's persistent state behind a small interface.
+// Implementations live in subpackages (sqlite today, postgres later) and all
+// pass the conformance suite in storetest. SQL is kept portable.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every implementation.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("already exists")
+	ErrExpired   = errors.New("expired")
+	ErrExhausted = errors.New("no uses left")
+	ErrRevoked   = errors.New("revoked")
+)
+
+// Token is an API or agent credential. Only the SHA-256 of the secret is
+// stored.
+type Token struct {
+	ID        string
+	Name      string
+	Hash      []byte // sha256 of the secret; unique
+	Subject   string // user name, or agent id for RoleAgent
+	Role      string // admin, member, agent
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
+}
+
+// JoinToken is a bootstrap credential for agents.
+type JoinToken struct {
+	ID        string
+	Hash      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	MaxUses   int
+	Uses      int
+}
+
+// Agent is what the controller remembers of an agent between connections.
+type Agent struct {
+	ID        string
+	Name      string
+	OS        string
+	Arch      string
+	Version   string
+	Labels    map[string]string
+	Targets   []Target
+	CreatedAt time.Time
+	LastSeen  time.Time
+}
+
+// Target is a target as last reported by its agent.
+type Target struct {
+	Name  string
+	Host  string
+	Allow string
+	Deny  string
+}
+
+// Session is one audited dial.
+type Session struct {
+	ID        string
+	Subject   string
+	TokenID   string
+	Target    string
+	Port      int
+	FrontDoor string
+	StartedAt time.Time
+	EndedAt   *time.Time
+	BytesUp   int64
+	BytesDown int64
+	Result    string // "" while open; "ok" or an error code / message after
+}
+
+// Policy is the controller-side port policy of a target.
+type Policy struct {
+	Target string
+	Allow  string
+	Deny   string
+}
+
+// Store is burrow's persistence. All methods are safe for concurrent use.
+type Store interface {
+	// CreateToken inserts t; ErrConflict if the ID or hash exists.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token with that hash, ErrNotFound if none.
+	// It does not check expiry or revocation; callers do.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens returns all tokens of non-agent roles, oldest first.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken sets RevokedAt; ErrNotFound if no such ID.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// RevokeSubject revokes every token of subject (used when an agent is
+	// re-joined or removed).
+	RevokeSubject(ctx context.Context, subject string, at time.Time) error
+
+	// CreateJoinToken inserts a join token.
+	CreateJoinToken(ctx context.Context, t JoinToken) error
+	// UseJoinToken atomically checks and consumes one use of the join token
+	// with that hash: ErrNotFound, ErrExpired (now >= ExpiresAt) or
+	// ErrExhausted (Uses >= MaxUses); on success Uses is incremented and the
+	// updated token returned.
+	UseJoinToken(ctx context.Context, hash []byte, now time.Time) (JoinToken, error)
+
+	// UpsertAgent inserts or replaces the agent with a.ID (CreatedAt of an
+	// existing row is kept).
+	UpsertAgent(ctx context.Context, a Agent) error
+	// Agent returns one agent; ErrNotFound.
+	Agent(ctx context.Context, id string) (Agent, error)
+	// ListAgents returns all agents ordered by name.
+	ListAgents(ctx context.Context) ([]Agent, error)
+	// TouchAgent sets LastSeen.
+	TouchAgent(ctx context.Context, id string, at time.Time) error
+	// DeleteAgent removes an agent; ErrNotFound.
+	DeleteAgent(ctx context.Context, id string) error
+
+	// StartSessions and EndSessions write audit rows in batches; a batch is
+	// one transaction. EndSessions sets EndedAt, bytes and Result.
+	StartSessions(ctx context.Context, s []Session) error
+	EndSessions(ctx context.Context, s []Session) error
+	// ListSessions returns the newest sessions first, at most limit.
+	ListSessions(ctx context.Context, limit int) ([]Session, error)
+
+	// SetPolicy inserts or replaces a target's policy; Policy returns it
+	// (ErrNotFound if none).
+	SetPolicy(ctx context.Context, p Policy) error
+	Policy(ctx context.Context, target string) (Policy, error)
+
+	// Ping checks the store is usable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

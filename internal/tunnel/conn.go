@@ -1,0 +1,291 @@
+// Package tunnel carries sessions between the controller and agents: the
+// gRPC Tunnel stream adapted to a net.Conn (with half-close), and the
+// rendezvous that pairs an agent's dial-back stream with the waiting request.
+// The wire flow is described in docs/protocol.md.
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+// MaxFrame is the largest payload put in one Frame. Larger writes are split.
+const MaxFrame = 64 << 10
+
+// FrameStream is the part of a gRPC Tunnel stream (client or server side)
+// that Conn needs.
+type FrameStream interface {
+	Send(*tunnelpb.Frame) error
+	Recv() (*tunnelpb.Frame, error)
+	Context() context.Context
+}
+
+// Conn adapts a Tunnel stream to a net.Conn. Read returns io.EOF once the
+// peer sent an eof frame or ended the stream; CloseWrite sends an eof frame
+// and leaves reading open. Close ends the stream in both directions.
+//
+// A Write blocked past its deadline aborts the stream: gRPC cannot cancel a
+// single Send, so the conn is unusable after a write timeout.
+type Conn struct {
+	stream FrameStream
+	cancel context.CancelFunc // aborts the stream
+	local  net.Addr
+	remote net.Addr
+
+	frames chan recvResult // from the reader goroutine
+	buf    []byte          // unread part of the current frame
+	rerr   error           // sticky read error
+
+	readMu   sync.Mutex
+	readDL   deadline
+	writeMu  sync.Mutex
+	writeDL  deadline
+	wclosed  bool
+	closeOne sync.Once
+	closed   chan struct{}
+	ended    chan struct{} // closed when Recv has returned its final error
+	gotEOF   atomic.Bool   // the peer half-closed cleanly
+	sentEOF  atomic.Bool   // we half-closed
+	onClose  func()
+}
+
+// CloseGrace bounds how long Close of a cleanly finished client-side stream
+// waits for the controller's final status before cancelling it. Cancelling
+// earlier could drop DATA frames still queued behind flow control.
+const CloseGrace = 5 * time.Second
+
+type recvResult struct {
+	data []byte
+	err  error
+}
+
+// NewConn wraps stream. cancel must abort the stream (the cancel func of
+// the client stream's context, or the server handler's); onClose, if not
+// nil, runs once after Close.
+func NewConn(stream FrameStream, cancel context.CancelFunc, local, remote net.Addr, onClose func()) *Conn {
+	c := &Conn{
+		stream:  stream,
+		cancel:  cancel,
+		local:   local,
+		remote:  remote,
+		frames:  make(chan recvResult, 4),
+		closed:  make(chan struct{}),
+		ended:   make(chan struct{}),
+		onClose: onClose,
+	}
+	c.readDL.init()
+	c.writeDL.init()
+	go c.receive()
+	return c
+}
+
+// receive pumps frames from the stream so Read can honour deadlines. After
+// the peer's eof frame it keeps receiving until the stream ends, so that
+// ended tells when the peer is done with the stream.
+func (c *Conn) receive() {
+	defer close(c.ended)
+	defer close(c.frames)
+	for {
+		f, err := c.stream.Recv()
+		switch {
+		case err != nil:
+			if !c.gotEOF.Load() {
+				c.deliver(recvResult{err: err})
+			}
+			return
+		case c.gotEOF.Load():
+			// Data after eof is a protocol violation; drop it.
+		case f.GetEof():
+			if len(f.Data) > 0 && !c.deliver(recvResult{data: f.Data}) {
+				return
+			}
+			c.gotEOF.Store(true)
+			c.deliver(recvResult{err: io.EOF})
+		case len(f.Data) > 0:
+			if !c.deliver(recvResult{data: f.Data}) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) deliver(r recvResult) bool {
+	select {
+	case c.frames <- r:
+		return true
+	case <-c.closed:
+		return false
+	}
+}
+
+// Read implements net.Conn.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for len(c.buf) == 0 {
+		if c.rerr != nil {
+			return 0, c.rerr
+		}
+		if err := c.waitFrame(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// waitFrame fills c.buf or sets c.rerr; it returns only deadline errors.
+func (c *Conn) waitFrame() error {
+	select {
+	case r, ok := <-c.frames:
+		switch {
+		case !ok:
+			c.rerr = net.ErrClosed
+		case r.err != nil:
+			c.rerr = readError(r.err)
+		default:
+			c.buf = r.data
+		}
+		return nil
+	case <-c.readDL.wait():
+		return os.ErrDeadlineExceeded
+	case <-c.closed:
+		c.rerr = net.ErrClosed
+		return nil
+	}
+}
+
+// readError turns the end of a stream into io.EOF: a peer that ends its
+// stream cleanly has finished sending.
+func readError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	return err
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.wclosed {
+		return 0, net.ErrClosed
+	}
+	n := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), MaxFrame)]
+		if err := c.send(&tunnelpb.Frame{Data: chunk}); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
+
+// send sends f, aborting the stream if the write deadline passes first.
+func (c *Conn) send(f *tunnelpb.Frame) error {
+	select {
+	case <-c.closed:
+		return net.ErrClosed
+	case <-c.writeDL.wait():
+		return os.ErrDeadlineExceeded
+	default:
+	}
+	stop := c.writeDL.afterFunc(c.cancel)
+	err := c.stream.Send(f)
+	if !stop() {
+		return os.ErrDeadlineExceeded
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// CloseWrite tells the peer no more data follows (half-close).
+func (c *Conn) CloseWrite() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.wclosed {
+		return nil
+	}
+	c.wclosed = true
+	err := c.send(&tunnelpb.Frame{Eof: true})
+	c.sentEOF.Store(err == nil)
+	if cs, ok := c.stream.(interface{ CloseSend() error }); ok && err == nil {
+		err = cs.CloseSend()
+	}
+	return err
+}
+
+// Close ends the stream; later calls return net.ErrClosed. If both sides
+// half-closed, a client-side stream first waits (at most CloseGrace) for
+// the server to end it, so nothing in flight is lost; otherwise the stream
+// is aborted and the peer's Read fails instead of seeing EOF.
+func (c *Conn) Close() error {
+	err := net.ErrClosed
+	c.closeOne.Do(func() {
+		err = nil
+		if _, client := c.stream.(interface{ CloseSend() error }); client && c.Finished() {
+			c.waitEnded(CloseGrace)
+		}
+		close(c.closed)
+		c.cancel()
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+	return err
+}
+
+// Finished reports whether both directions ended with a clean half-close.
+func (c *Conn) Finished() bool { return c.gotEOF.Load() && c.sentEOF.Load() }
+
+func (c *Conn) waitEnded(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.ended:
+	case <-t.C:
+	}
+}
+
+// Done is closed once Close has been called.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.readDL.set(t)
+	c.writeDL.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.set(t); return nil }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
+
+// Addr names one end of a tunnel in logs and RemoteAddr.
+type Addr string
+
+// Network implements net.Addr.
+func (Addr) Network() string { return "burrow" }
+
+func (a Addr) String() string { return string(a) }

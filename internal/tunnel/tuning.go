@@ -1,0 +1,12 @@
+package tunnel
+
+// HTTP/2 flow-control and buffer sizes shared by the controller's gRPC
+// server and the agent's client. Both windows are set together: setting one
+// alone disables BDP estimation and leaves the other at 64 KiB
+// (grpc/grpc-go#9096). Sized so one stream can keep a loopback or LAN path
+// full; see the benchmark notes in docs/protocol.md.
+const (
+	StreamWindow = 4 << 20  // per stream
+	ConnWindow   = 16 << 20 // per agent connection
+	IOBuffer     = 256 << 10
+)
