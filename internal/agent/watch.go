@@ -92,6 +92,9 @@ func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 		}
 		err = stream.Send(first)
 	}
+	if err == nil && dialErr != nil {
+		endStream(stream, cancel)
+	}
 	if err != nil || dialErr != nil {
 		cancel()
 		if local != nil {
@@ -127,4 +130,18 @@ func (a *Agent) connect(ctx context.Context, target string, port int) (net.Conn,
 		return nil, fmt.Errorf("connect to port %d: %v", port, err)
 	}
 	return c, nil
+}
+
+// endStream half-closes a stream and waits (at most tunnel.CloseGrace) for
+// the controller to end it. Cancelling at once could drop the frame just
+// sent: a reset overtakes DATA still queued in gRPC.
+func endStream(stream tunnelpb.Controller_TunnelClient, cancel context.CancelFunc) {
+	t := time.AfterFunc(tunnel.CloseGrace, cancel)
+	defer t.Stop()
+	stream.CloseSend()
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return
+		}
+	}
 }
