@@ -304,4 +304,3 @@ func postTicket(t *testing.T, hc *http.Client, s *burrowtest.System) string {
 	}
 	return tk.Ticket
 }
-
