@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -46,12 +47,9 @@ func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
 	if err != nil {
 		return err
 	}
-	token, err := devToken(ctx, c)
+	join, err := devSetup(ctx, c, filepath.Join(dir, "agent"))
 	if err != nil {
-		return err
-	}
-	join, err := c.CreateJoinToken(ctx, 10*time.Minute, 1)
-	if err != nil {
+		c.Close()
 		return err
 	}
 	welcomed := make(chan string, 1)
@@ -65,6 +63,7 @@ func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
 		},
 	})
 	if err != nil {
+		c.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -76,7 +75,7 @@ func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
 	go func() { defer wg.Done(); errc <- a.Run(ctx); cancel() }()
 	select {
 	case target := <-welcomed:
-		printDevHelp(g, c.URL(), token, target)
+		printDevHelp(g, c.URL(), target)
 	case <-ctx.Done():
 	}
 	wg.Wait()
@@ -90,13 +89,25 @@ func firstOr(s []string, def string) string {
 	return def
 }
 
-// devToken reuses the dev context's token if the store still accepts it,
+// devSetup writes the dev context and returns a join token for the agent
+// ("" when it joined on an earlier run).
+func devSetup(ctx context.Context, c *controller.Controller, agentDir string) (string, error) {
+	if err := devContext(ctx, c); err != nil {
+		return "", err
+	}
+	if st, err := agent.LoadState(agentDir); err == nil && st.Credential != "" {
+		return "", nil
+	}
+	return c.CreateJoinToken(ctx, 10*time.Minute, 1)
+}
+
+// devContext reuses the dev context's token if the store still accepts it,
 // else mints a new admin token; either way it writes and selects the dev
 // context.
-func devToken(ctx context.Context, c *controller.Controller) (string, error) {
+func devContext(ctx context.Context, c *controller.Controller) error {
 	cfg, path, err := loadConfig()
 	if err != nil {
-		return "", err
+		return err
 	}
 	dc := cfg.find("dev")
 	token := ""
@@ -107,17 +118,17 @@ func devToken(ctx context.Context, c *controller.Controller) (string, error) {
 	}
 	if token == "" {
 		if token, err = c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "dev", Role: apitype.RoleAdmin}); err != nil {
-			return "", err
+			return err
 		}
 	}
 	cfg.upsert(Context{Name: "dev", URL: c.URL(), Token: token, Fingerprint: c.Fingerprint()})
-	if err := cfg.save(path); err != nil {
-		return "", err
-	}
-	return token, nil
+	return cfg.save(path)
 }
 
-func printDevHelp(g *globals, url, token, target string) {
+func printDevHelp(g *globals, url, target string) {
+	if _, err := exec.LookPath("burrow"); err != nil {
+		fmt.Fprint(g.stdout, "\n(burrow is not on your PATH: run `go install ./cmd/burrow`, or type `go run ./cmd/burrow` for `burrow` below.)")
+	}
 	fmt.Fprintf(g.stdout, `
 burrow dev is running: controller at %s, this machine is target %q.
 The "dev" context (admin) is selected in your client config.

@@ -234,6 +234,14 @@ func (c *Controller) shutdown() {
 	c.st.Close()
 }
 
+// Close releases the listener and the store of a controller whose Run was
+// never called (Run releases them itself when it returns).
+func (c *Controller) Close() error {
+	c.ln.Close()
+	c.dialer.Close()
+	return c.st.Close()
+}
+
 // EnsureAdminToken creates an admin token when the store has no user
 // token at all, and writes its secret to DataDir/admin-token (0600). It
 // returns the path written, or "" when tokens already existed.
