@@ -61,7 +61,8 @@ type Options struct {
 	Version string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// DialTimeout bounds a local connection to a target. Default 10s.
+	// DialTimeout bounds a local connection to a target. Default 5s, below
+	// the controller's 10s open timeout, so the user sees the agent's reason.
 	DialTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect delay. Defaults 250ms
 	// and 30s.
@@ -126,7 +127,7 @@ func (o *Options) defaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	o.DialTimeout = cmpOr(o.DialTimeout, 10*time.Second)
+	o.DialTimeout = cmpOr(o.DialTimeout, 5*time.Second)
 	o.MinBackoff = cmpOr(o.MinBackoff, 250*time.Millisecond)
 	o.MaxBackoff = cmpOr(o.MaxBackoff, 30*time.Second)
 	o.IdleTimeout = cmpOr(o.IdleTimeout, 60*time.Second)

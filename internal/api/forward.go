@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,12 @@ func (a *API) portForward(w http.ResponseWriter, r *http.Request, p dial.Princip
 	if door == "" {
 		writeError(w, apitype.Errorf(apitype.CodeInvalid, "port-forward needs a WebSocket request or 'Connection: Upgrade' with 'Upgrade: %s'", apitype.UpgradeProtocol))
 		return
+	}
+	if door == DoorWebSocket {
+		if err := checkWebSocket(r); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	port, err := strconv.Atoi(r.URL.Query().Get("port"))
 	if err != nil {
@@ -94,6 +101,25 @@ func (a *API) serveUpgrade(w http.ResponseWriter, conn net.Conn) {
 		return
 	}
 	a.relay(&bufferedConn{Conn: c, r: brw.Reader}, conn)
+}
+
+// checkWebSocket refuses, before any session is opened, a WebSocket
+// handshake the library would refuse after: a missing key, another version,
+// or a browser page of another origin.
+func checkWebSocket(r *http.Request) error {
+	if r.Header.Get("Sec-WebSocket-Key") == "" {
+		return apitype.Errorf(apitype.CodeInvalid, "WebSocket request without Sec-WebSocket-Key")
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		return apitype.Errorf(apitype.CodeInvalid, "WebSocket version %q is not supported (want 13)", v)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return apitype.Errorf(apitype.CodeForbidden, "WebSocket from origin %q is not allowed on %s", o, r.Host)
+		}
+	}
+	return nil
 }
 
 // serveWebSocket relays binary WebSocket messages to the session. A

@@ -304,3 +304,18 @@ func postTicket(t *testing.T, hc *http.Client, s *burrowtest.System) string {
 	}
 	return tk.Ticket
 }
+
+// TestHTTP2ClientsGetTheAPI: a client offering h2 and http/1.1 (curl,
+// browsers, Go's http.Client) must reach the REST API, not the agents' gRPC.
+func TestHTTP2ClientsGetTheAPI(t *testing.T) {
+	s := burrowtest.Start(t)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	resp, err := (&http.Client{Transport: tr}).Get(s.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /healthz offering h2: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,12 +136,25 @@ func (c *Controller) setupTLS() error {
 	if err != nil {
 		return fmt.Errorf("controller: tls: %w", err)
 	}
-	c.tlsCfg = &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"},
-	}
+	c.tlsCfg = splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	return nil
+}
+
+// splitALPN makes base pick the application by what the client offers:
+// agents (grpc-go) offer only "h2" and get gRPC; anything that also offers
+// "http/1.1" (browsers, curl, Go's http.Client) gets the HTTP/1.1 API, so a
+// REST client that prefers h2 is never handed to the gRPC server.
+func splitALPN(base *tls.Config) *tls.Config {
+	grpcCfg, httpCfg := base.Clone(), base.Clone()
+	grpcCfg.NextProtos = []string{"h2"}
+	httpCfg.NextProtos = []string{"http/1.1"}
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if slices.Equal(hello.SupportedProtos, []string{"h2"}) {
+			return grpcCfg, nil
+		}
+		return httpCfg, nil
+	}
+	return base
 }
 
 func (c *Controller) setupStore() error {

@@ -79,13 +79,14 @@ func (d *Dialer) Close() error { return d.audit.Close() }
 // "upgrade", ...). Errors are *apitype.Error with a message for the user.
 func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int, door string) (net.Conn, error) {
 	start := d.opts.Now()
+	s := store.Session{ID: auth.NewID(), Subject: p.Subject, TokenID: p.TokenID, Target: target, Port: port, FrontDoor: door, StartedAt: start}
+	d.audit.start(s)
 	route, err := d.authorize(ctx, p, target, port)
-	if err != nil {
+	if err != nil { // refusals are audited too
+		d.end(s, apitype.ErrorCode(err))
 		d.opts.Metrics.dialed(door, apitype.ErrorCode(err), 0)
 		return nil, err
 	}
-	s := store.Session{ID: auth.NewID(), Subject: p.Subject, TokenID: p.TokenID, Target: target, Port: port, FrontDoor: door, StartedAt: start}
-	d.audit.start(s)
 	conn, err := d.opts.Backend.DialTarget(ctx, s.ID, target, port)
 	if err != nil {
 		err = d.explain(ctx, target, err)

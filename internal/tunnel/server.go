@@ -34,7 +34,7 @@ type ServerOptions struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// PingInterval is how often the controller pings each agent on its Watch
-	// stream; an agent that does not answer within PingInterval is dropped.
+	// stream; an agent silent for more than two intervals is dropped.
 	// Default 15s, well under the 4-6 minute idle limit of middleboxes.
 	PingInterval time.Duration
 	// OpenTimeout bounds how long DialTarget waits for the agent's Tunnel
@@ -106,13 +106,13 @@ func (s *Server) Join(ctx context.Context, req *tunnelpb.JoinRequest) (*tunnelpb
 	if secret == "" {
 		return nil, status.Error(codes.Unauthenticated, "join: no join token given")
 	}
-	now := s.opts.Now()
-	if _, err := s.opts.Store.UseJoinToken(ctx, auth.Hash(secret), now); err != nil {
-		return nil, joinError(err)
-	}
 	name := strings.ToLower(req.GetName())
 	if err := ValidName(name); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "join: agent name: %v", err)
+	}
+	now := s.opts.Now()
+	if _, err := s.opts.Store.UseJoinToken(ctx, auth.Hash(secret), now); err != nil {
+		return nil, joinError(err)
 	}
 	id, cred := auth.NewID(), auth.NewSecret(auth.PrefixAgent)
 	tok := store.Token{ID: auth.NewID(), Name: "agent " + name, Hash: auth.Hash(cred), Subject: id, Role: apitype.RoleAgent, CreatedAt: now}
@@ -210,9 +210,7 @@ func (s *Server) Tunnel(stream tunnelpb.Controller_TunnelServer) error {
 // Route implements dial.Backend: the agent holding target and its port
 // policy for it.
 func (s *Server) Route(target string) (dial.Route, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ac := s.targets[target]
+	ac := s.holder(target)
 	if ac == nil {
 		return dial.Route{}, false
 	}
@@ -233,12 +231,22 @@ func (s *Server) Connected() []string {
 
 var _ dial.Backend = (*Server)(nil)
 
-// DialTarget asks the agent holding target to connect to port and returns
-// the session's stream as a net.Conn.
-func (s *Server) DialTarget(ctx context.Context, session, target string, port int) (net.Conn, error) {
+// holder returns the live agent stream holding target, or nil. A stream
+// that has ended counts as gone at once, before its handler unregisters it.
+func (s *Server) holder(target string) *agentConn {
 	s.mu.Lock()
 	ac := s.targets[target]
 	s.mu.Unlock()
+	if ac == nil || ac.ctx.Err() != nil {
+		return nil
+	}
+	return ac
+}
+
+// DialTarget asks the agent holding target to connect to port and returns
+// the session's stream as a net.Conn.
+func (s *Server) DialTarget(ctx context.Context, session, target string, port int) (net.Conn, error) {
+	ac := s.holder(target)
 	if ac == nil {
 		return nil, dial.ErrOffline
 	}
