@@ -61,7 +61,7 @@ func parseTargets(specs []string) ([]agent.Target, error) {
 	var ts []agent.Target
 	for _, s := range specs {
 		name, rest, ok := strings.Cut(s, "=")
-		if !ok || name == "" || rest == "" {
+		if !ok || name == "" || rest == "" || rest[0] == ',' { // no HOST before the options
 			return nil, fmt.Errorf("--target %q: want NAME=HOST[,allow=PORTS][,deny=PORTS]", s)
 		}
 		parts := strings.Split(rest, ",")

@@ -33,7 +33,7 @@ func Join(a, b net.Conn) Result {
 	var wg sync.WaitGroup
 	var once sync.Once
 	abort := func(err error) {
-		if !errors.Is(err, net.ErrClosed) { // our own Close, not a cause
+		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrClosedPipe) { // our own Close, not a cause
 			once.Do(func() { r.Err = err })
 		}
 		a.Close()

@@ -130,6 +130,9 @@ func (c *Conn) deliver(r recvResult) bool {
 func (c *Conn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if isClosed(c.closed) {
+		return 0, net.ErrClosed
+	}
 	for len(c.buf) == 0 {
 		if c.rerr != nil {
 			return 0, c.rerr

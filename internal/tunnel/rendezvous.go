@@ -27,8 +27,9 @@ type Rendezvous[T any] struct {
 }
 
 type waiter[T any] struct {
-	owner string
-	ch    chan T // buffered 1
+	owner     string
+	ch        chan T // buffered 1
+	delivered bool   // guarded by Rendezvous.mu
 }
 
 // NewRendezvous returns an empty Rendezvous.
@@ -48,8 +49,9 @@ func (r *Rendezvous[T]) Expect(id, owner string) error {
 	return nil
 }
 
-// Wait blocks until id is delivered or ctx ends; either way id is
-// forgotten, so a delivery after ctx ended gets ErrNoWaiter.
+// Wait blocks until id is delivered (before or during the call) or ctx
+// ends; either way id is forgotten, so a delivery after ctx ended gets
+// ErrNoWaiter and stays with its sender.
 func (r *Rendezvous[T]) Wait(ctx context.Context, id string) (T, error) {
 	r.mu.Lock()
 	w := r.waiting[id]
@@ -58,21 +60,29 @@ func (r *Rendezvous[T]) Wait(ctx context.Context, id string) (T, error) {
 	if w == nil {
 		return zero, ErrNoWaiter
 	}
+	defer r.forget(id, w)
 	select {
 	case v := <-w.ch:
 		return v, nil
 	case <-ctx.Done():
 	}
-	r.mu.Lock()
-	delete(r.waiting, id)
-	r.mu.Unlock()
-	// A delivery may have slipped in between ctx ending and the delete.
+	r.forget(id, w)
+	// A delivery may have slipped in between ctx ending and forget.
 	select {
 	case v := <-w.ch:
 		return v, nil
 	default:
 		return zero, ctx.Err()
 	}
+}
+
+// forget removes id if it still belongs to w.
+func (r *Rendezvous[T]) forget(id string, w *waiter[T]) {
+	r.mu.Lock()
+	if r.waiting[id] == w {
+		delete(r.waiting, id)
+	}
+	r.mu.Unlock()
 }
 
 // Cancel forgets id without waiting.
@@ -93,7 +103,10 @@ func (r *Rendezvous[T]) Deliver(id, owner string, v T) error {
 	if w.owner != owner {
 		return ErrWrongOwner
 	}
-	delete(r.waiting, id)
+	if w.delivered {
+		return ErrNoWaiter
+	}
+	w.delivered = true // Wait removes the entry when it takes v
 	w.ch <- v
 	return nil
 }

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/burrow-dev/burrow/internal/agent"
+)
+
+var forwardSeeds = []struct {
+	in   string
+	want forwardSpec
+	ok   bool
+}{
+	{"80", forwardSpec{80, 80}, true},
+	{"8080:80", forwardSpec{8080, 80}, true},
+	{"0:5432", forwardSpec{0, 5432}, true},
+	{"65535:65535", forwardSpec{65535, 65535}, true},
+	{"1:1", forwardSpec{1, 1}, true},
+	{"+22:+22", forwardSpec{22, 22}, true}, // strconv.Atoi accepts a sign
+	{"0", forwardSpec{}, false},            // remote 0
+	{"1:0", forwardSpec{}, false},
+	{"65536", forwardSpec{}, false},
+	{"65536:80", forwardSpec{}, false},
+	{"-1:80", forwardSpec{}, false},
+	{"80:-1", forwardSpec{}, false},
+	{"", forwardSpec{}, false},
+	{":", forwardSpec{}, false},
+	{":80", forwardSpec{}, false},
+	{"80:", forwardSpec{}, false},
+	{"1:2:3", forwardSpec{}, false},
+	{"http", forwardSpec{}, false},
+	{" 80", forwardSpec{}, false},
+	{"99999999999999999999:80", forwardSpec{}, false},
+	{"4294967376:80", forwardSpec{}, false}, // 2^32+80 must not wrap
+	{"80:18446744073709551696", forwardSpec{}, false},
+}
+
+func TestParseForward(t *testing.T) {
+	for _, tt := range forwardSeeds {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseForward(tt.in)
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Errorf("parseForward(%q) = %+v, %v; want %+v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseForward: accepted specs always have a usable pair of ports.
+func FuzzParseForward(f *testing.F) {
+	for _, s := range forwardSeeds {
+		f.Add(s.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		spec, err := parseForward(s)
+		if err != nil {
+			if spec != (forwardSpec{}) {
+				t.Fatalf("parseForward(%q) failed but returned %+v", s, spec)
+			}
+			return
+		}
+		if spec.local < 0 || spec.local > 65535 || spec.remote < 1 || spec.remote > 65535 {
+			t.Fatalf("parseForward(%q) = %+v: port out of range", s, spec)
+		}
+		if !strings.Contains(s, ":") && spec.local != spec.remote {
+			t.Fatalf("parseForward(%q) = %+v: a lone port must be used on both sides", s, spec)
+		}
+		again, err := parseForward(fmt.Sprintf("%d:%d", spec.local, spec.remote))
+		if err != nil || again != spec {
+			t.Fatalf("parseForward(%q) = %+v, but its canonical form parses as %+v, %v", s, spec, again, err)
+		}
+	})
+}
+
+var targetSeeds = []struct {
+	in   string // specs separated by newlines
+	want []agent.Target
+	ok   bool
+}{
+	{"db=10.0.0.5", []agent.Target{{Name: "db", Host: "10.0.0.5"}}, true},
+	{"db=10.0.0.5,allow=5432,6432,deny=22", []agent.Target{{Name: "db", Host: "10.0.0.5", Allow: "5432,6432", Deny: "22"}}, true},
+	{"web=example.com,deny=1-1023,allow=8080", []agent.Target{{Name: "web", Host: "example.com", Allow: "8080", Deny: "1-1023"}}, true},
+	{"a=h,allow=1,deny=2,allow=3", []agent.Target{{Name: "a", Host: "h", Allow: "1,3", Deny: "2"}}, true},
+	{"a=h\nb=[::1]", []agent.Target{{Name: "a", Host: "h"}, {Name: "b", Host: "[::1]"}}, true},
+	{"a=h=x", []agent.Target{{Name: "a", Host: "h=x"}}, true},
+	{"db", nil, false},
+	{"=10.0.0.5", nil, false},
+	{"db=", nil, false},
+	{"db=,allow=22", nil, false}, // no host
+	{"db=,", nil, false},
+	{"db=h,5432", nil, false}, // port list before any key
+	{"db=h,ports=1", nil, false},
+	{"db=h,=1", nil, false},
+	{"a=h\nbad", nil, false},
+}
+
+func splitSpecs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func TestParseTargets(t *testing.T) {
+	for _, tt := range targetSeeds {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseTargets(splitSpecs(tt.in))
+			if (err == nil) != tt.ok || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("parseTargets(%q) = %+v, %v; want %+v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseTargets: parseTargets never panics; every target it accepts has
+// a name and a host, and prints back to a spec that parses the same.
+func FuzzParseTargets(f *testing.F) {
+	for _, s := range targetSeeds {
+		f.Add(s.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		specs := splitSpecs(s)
+		ts, err := parseTargets(specs)
+		if err != nil {
+			return
+		}
+		if len(ts) != len(specs) {
+			t.Fatalf("parseTargets(%q) returned %d targets for %d specs", specs, len(ts), len(specs))
+		}
+		for i, tg := range ts {
+			if tg.Name == "" || tg.Host == "" {
+				t.Fatalf("parseTargets(%q) accepted %+v with an empty name or host", specs[i], tg)
+			}
+			if name, _, _ := strings.Cut(specs[i], "="); tg.Name != name {
+				t.Fatalf("parseTargets(%q) named the target %q", specs[i], tg.Name)
+			}
+			if strings.Contains(tg.Host, ",") {
+				t.Fatalf("parseTargets(%q) took options into the host %q", specs[i], tg.Host)
+			}
+			spec := tg.Name + "=" + tg.Host
+			if tg.Allow != "" {
+				spec += ",allow=" + tg.Allow
+			}
+			if tg.Deny != "" {
+				spec += ",deny=" + tg.Deny
+			}
+			again, err := parseTargets([]string{spec})
+			if err != nil || len(again) != 1 || again[0] != tg {
+				t.Fatalf("parseTargets(%q) = %+v, but %q parses as %+v, %v", specs[i], tg, spec, again, err)
+			}
+		}
+	})
+}
