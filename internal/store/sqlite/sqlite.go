@@ -65,6 +65,10 @@ var migrationFS embed.FS
 type DB struct {
 	write *sql.DB // one connection: all writes are serialised here
 	read  *sql.DB // query_only connections, or write itself for ":memory:"
+
+	// Statements on the hot path of every dial, prepared once per
+	// connection instead of once per query.
+	tokenByHash, policy *sql.Stmt
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings its
@@ -73,6 +77,10 @@ type DB struct {
 func Open(path string) (*DB, error) {
 	db, err := open(path)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.prepare(); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return db, nil
@@ -169,8 +177,23 @@ func readerParams() url.Values {
 	}
 }
 
+// prepare readies the statements every dial runs.
+func (db *DB) prepare() error {
+	var err error
+	if db.tokenByHash, err = db.read.Prepare(`SELECT ` + tokenCols + ` FROM tokens WHERE hash = ?`); err != nil {
+		return err
+	}
+	db.policy, err = db.read.Prepare(`SELECT target, allow, deny FROM policies WHERE target = ?`)
+	return err
+}
+
 // Close closes the database.
 func (db *DB) Close() error {
+	for _, st := range []*sql.Stmt{db.tokenByHash, db.policy} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -408,7 +431,7 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 
 // TokenByHash returns the token with that hash; store.ErrNotFound if none.
 func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hashToDB(hash))
+	row := db.tokenByHash.QueryRowContext(ctx, hashToDB(hash))
 	t, err := scanToken(row)
 	return t, wrap("token by hash", err)
 }
@@ -701,7 +724,7 @@ func (db *DB) SetPolicy(ctx context.Context, p store.Policy) error {
 // Policy returns a target's policy; store.ErrNotFound if none was set.
 func (db *DB) Policy(ctx context.Context, target string) (store.Policy, error) {
 	var p store.Policy
-	err := db.read.QueryRowContext(ctx, `SELECT target, allow, deny FROM policies WHERE target = ?`, target).
+	err := db.policy.QueryRowContext(ctx, target).
 		Scan(&p.Target, &p.Allow, &p.Deny)
 	return p, wrap("policy", err)
 }
