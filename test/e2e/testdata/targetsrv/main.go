@@ -1,4 +1,4 @@
-// Command targetsrv is the target service of burrow's end-to-end test. It
+// Package main is targetsrv, the target service of burrow's end-to-end test. It
 // listens on one port per mode:
 //
 //   - echo:   writes back everything it reads; half-closes its side after
