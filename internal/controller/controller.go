@@ -192,6 +192,9 @@ func (c *Controller) wire() {
 		grpc.InitialConnWindowSize(tunnel.ConnWindow),
 		grpc.ReadBufferSize(tunnel.IOBuffer),
 		grpc.WriteBufferSize(tunnel.IOBuffer),
+		// Stop waits for handlers, so agents' last-seen times are written
+		// before the store closes.
+		grpc.WaitForHandlers(true),
 	)
 	tunnelpb.RegisterControllerServer(c.grpc, c.tunnels)
 	c.http = &http.Server{
