@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -318,4 +319,43 @@ func TestHTTP2ClientsGetTheAPI(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET /healthz offering h2: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
+}
+
+// TestAbortIsAudited: a target that resets the connection ends the session
+// as "aborted: …" in the audit log, not "ok".
+func TestAbortIsAudited(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.(*net.TCPConn).SetLinger(0) // Close sends RST
+		c.Read(make([]byte, 1))
+		c.Close()
+	}()
+	c := s.Client(s.AdminToken)
+	conn, err := c.DialPortForward(ctxShort(t), "web-1", ln.Addr().(*net.TCPAddr).Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte{1})
+	io.Copy(io.Discard, conn)
+	conn.Close()
+	eventually(t, func() error {
+		ss, err := c.Sessions(ctxShort(t), 1)
+		if err != nil {
+			return err
+		}
+		if len(ss) != 1 || !strings.HasPrefix(ss[0].Result, "aborted") {
+			return fmt.Errorf("sessions %+v", ss)
+		}
+		return nil
+	})
 }

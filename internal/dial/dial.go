@@ -171,6 +171,14 @@ type Conn struct {
 	s         store.Session
 	up, down  atomic.Int64
 	closeOnce atomic.Bool
+	aborted   atomic.Pointer[string]
+}
+
+// Abort records why the session was cut; Close then audits it as
+// "aborted: <cause>" instead of "ok".
+func (c *Conn) Abort(cause error) {
+	r := "aborted: " + cause.Error()
+	c.aborted.CompareAndSwap(nil, &r)
 }
 
 // Read implements net.Conn.
@@ -206,7 +214,11 @@ func (c *Conn) Close() error {
 	}
 	c.s.BytesUp, c.s.BytesDown = c.up.Load(), c.down.Load()
 	c.d.opts.Metrics.closed(c.s.BytesUp, c.s.BytesDown)
-	c.d.end(c.s, "ok")
+	result := "ok"
+	if r := c.aborted.Load(); r != nil {
+		result = *r
+	}
+	c.d.end(c.s, result)
 	c.d.log.Info("session closed", "session_id", c.s.ID, "target", c.s.Target, "bytes_up", c.s.BytesUp, "bytes_down", c.s.BytesDown)
 	return err
 }

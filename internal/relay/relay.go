@@ -15,6 +15,10 @@ const BufSize = 64 << 10
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, BufSize); return &b }}
 
+// Aborter is implemented by connections that want to know why a relay cut
+// them (the dialer records it in the audit log).
+type Aborter interface{ Abort(cause error) }
+
 // closeWriter is implemented by *net.TCPConn, *tls.Conn, *tunnel.Conn and
 // *net.UnixConn.
 type closeWriter interface{ CloseWrite() error }
@@ -34,7 +38,7 @@ func Join(a, b net.Conn) Result {
 	var once sync.Once
 	abort := func(err error) {
 		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrClosedPipe) { // our own Close, not a cause
-			once.Do(func() { r.Err = err })
+			once.Do(func() { r.Err = err; tellAbort(err, a, b) })
 		}
 		a.Close()
 		b.Close()
@@ -85,6 +89,14 @@ func copyBuf(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 		}
 		if rerr != nil {
 			return n, rerr
+		}
+	}
+}
+
+func tellAbort(err error, conns ...net.Conn) {
+	for _, c := range conns {
+		if ab, ok := c.(Aborter); ok {
+			ab.Abort(err)
 		}
 	}
 }
