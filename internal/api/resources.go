@@ -149,7 +149,8 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p dial.Princip
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "revoke token: %v", err))
 		return
 	}
-	a.log.Info("token revoked", "token_id", id, "by", p.Subject)
+	n := a.opts.Dialer.Revoked(id)
+	a.log.Info("token revoked", "token_id", id, "by", p.Subject, "sessions_closed", n)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +355,41 @@ func TestAbortIsAudited(t *testing.T) {
 			return err
 		}
 		if len(ss) != 1 || !strings.HasPrefix(ss[0].Result, "aborted") {
+			return fmt.Errorf("sessions %+v", ss)
+		}
+		return nil
+	})
+}
+
+// TestRevokeCutsSessions: revoking a token ends the sessions it opened.
+func TestRevokeCutsSessions(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	admin := s.Client(s.AdminToken)
+	tok, err := admin.CreateToken(ctxShort(t), apitype.CreateTokenRequest{Name: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := s.Client(tok.Secret)
+	conn, err := bob.DialPortForward(ctxShort(t), "web-1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := admin.RevokeToken(ctxShort(t), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(burrowtest.WaitShort))
+	if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("session still open after its token was revoked")
+	}
+	eventually(t, func() error {
+		ss, err := admin.Sessions(ctxShort(t), 1)
+		if err != nil {
+			return err
+		}
+		if len(ss) != 1 || ss[0].Result != "aborted: token revoked" {
 			return fmt.Errorf("sessions %+v", ss)
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,9 @@ type Dialer struct {
 	opts  Options
 	log   *slog.Logger
 	audit *auditor
+
+	mu    sync.Mutex
+	byTok map[string]map[*Conn]struct{} // open sessions by token id
 }
 
 // New returns a Dialer; Close flushes its audit log.
@@ -68,7 +72,7 @@ func New(o Options) *Dialer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Dialer{opts: o, log: o.Logger, audit: newAuditor(o.Store, o.Logger)}
+	return &Dialer{opts: o, log: o.Logger, audit: newAuditor(o.Store, o.Logger), byTok: map[string]map[*Conn]struct{}{}}
 }
 
 // Close writes the audit rows still queued.
@@ -96,7 +100,45 @@ func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int,
 	}
 	d.opts.Metrics.dialed(door, "ok", d.opts.Now().Sub(start))
 	d.log.Info("session opened", "session_id", s.ID, "subject", p.Subject, "target", target, "port", port, "front_door", door, "agent_id", route.AgentID)
-	return &Conn{Conn: conn, d: d, s: s}, nil
+	c := &Conn{Conn: conn, d: d, s: s}
+	d.track(c)
+	return c, nil
+}
+
+func (d *Dialer) track(c *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	set := d.byTok[c.s.TokenID]
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		d.byTok[c.s.TokenID] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (d *Dialer) untrack(c *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.byTok[c.s.TokenID], c)
+	if len(d.byTok[c.s.TokenID]) == 0 {
+		delete(d.byTok, c.s.TokenID)
+	}
+}
+
+// Revoked cuts every open session opened with the token: a revoked token
+// keeps nothing running. It returns how many it closed.
+func (d *Dialer) Revoked(tokenID string) int {
+	d.mu.Lock()
+	conns := make([]*Conn, 0, len(d.byTok[tokenID]))
+	for c := range d.byTok[tokenID] {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.Abort(errors.New("token revoked"))
+		c.Close()
+	}
+	return len(conns)
 }
 
 // authorize checks the port, the principal's role, that the target is
@@ -212,6 +254,7 @@ func (c *Conn) Close() error {
 	if c.closeOnce.Swap(true) {
 		return err
 	}
+	c.d.untrack(c)
 	c.s.BytesUp, c.s.BytesDown = c.up.Load(), c.down.Load()
 	c.d.opts.Metrics.closed(c.s.BytesUp, c.s.BytesDown)
 	result := "ok"
