@@ -14,6 +14,7 @@ import (
 func newTokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (admin)"}
 	var req apitype.CreateTokenRequest
+	var createOut, listOut string
 	create := &cobra.Command{
 		Use: "create", Short: "Create an API token and print its secret (shown once)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -25,6 +26,9 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if createOut == "json" {
+				return json.NewEncoder(g.stdout).Encode(t)
+			}
 			fmt.Fprintln(g.stdout, t.Secret)
 			fmt.Fprintf(g.stderr, "token %s for %s (%s) created; the secret above is shown only once\n", t.ID, t.Subject, t.Role)
 			return nil
@@ -34,6 +38,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.Subject, "subject", "", "user the token acts as (default: the name)")
 	create.Flags().StringVar(&req.Role, "role", "member", "admin or member")
 	create.Flags().DurationVar(&req.TTL, "ttl", 0, "lifetime, e.g. 720h (default: no expiry)")
+	create.Flags().StringVarP(&createOut, "output", "o", "", "json for the whole record (id and secret)")
 	create.MarkFlagRequired("name")
 	list := &cobra.Command{
 		Use: "list", Aliases: []string{"ls"}, Short: "List API tokens", Args: cobra.NoArgs,
@@ -46,6 +51,9 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if listOut == "json" {
+				return json.NewEncoder(g.stdout).Encode(ts)
+			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tROLE\tEXPIRES\tREVOKED")
 			for _, t := range ts {
@@ -54,6 +62,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	list.Flags().StringVarP(&listOut, "output", "o", "table", "output format: table or json")
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke an API token at once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
