@@ -395,3 +395,19 @@ func TestRevokeCutsSessions(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAgentBootsBeforeController: an agent started while the controller is
+// down keeps retrying and comes online when the controller appears.
+func TestAgentBootsBeforeController(t *testing.T) {
+	s := burrowtest.Start(t)
+	a := s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	a.Stop()
+	s.StopController()
+	a.Run(t) // reuses its saved credential; nothing answers yet
+	s.RestartController()
+	a.WaitWelcome(t)
+	if err := roundTrip(ctxShort(t), s.Client(s.AdminToken), "web-1", port, "late controller"); err != nil {
+		t.Fatal(err)
+	}
+}
