@@ -32,6 +32,15 @@ func benchPaths(b *testing.B, run func(b *testing.B, dial dialFunc, port int)) {
 			return conn
 		}, port)
 	})
+	b.Run("gateway", func(b *testing.B) {
+		run(b, func(b *testing.B, port int) net.Conn {
+			conn, err := c.DialStream(context.Background(), "bench", port)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return conn
+		}, port)
+	})
 	b.Run("burrow", func(b *testing.B) {
 		run(b, func(b *testing.B, port int) net.Conn {
 			conn, err := c.DialPortForward(context.Background(), "bench", port)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/burrow-dev/burrow/internal/burrowtest"
-	"github.com/burrow-dev/burrow/internal/client"
 )
 
 // TestNoLeaks opens and closes thousands of forwarded connections and checks
@@ -24,20 +23,23 @@ func TestNoLeaks(t *testing.T) {
 	a := s.StartAgent("web-1", nil)
 	port := burrowtest.Echo(t)
 	c := s.Client(s.AdminToken)
+	defer c.Close()
 	// Warm up with the same parallelism, so pools (SQLite readers) are at
 	// their steady size before the baseline is taken.
-	sessions(t, c, port, 64)
+	sessions(t, c.DialPortForward, port, 64)
+	sessions(t, c.DialStream, port, 64)
 	settle(t, a)
 	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
 
-	sessions(t, c, port, n)
+	sessions(t, c.DialPortForward, port, n)
+	sessions(t, c.DialStream, port, n)
 	settle(t, a)
 	deadline := time.Now().Add(burrowtest.WaitShort)
 	for {
 		g, fd := runtime.NumGoroutine(), countFDs(t)
 		// A little slack: idle pooled HTTP connections and timers come and go.
 		if g <= g0+5 && fd <= fd0+5 {
-			t.Logf("%d sessions: goroutines %d -> %d, fds %d -> %d", n, g0, g, fd0, fd)
+			t.Logf("%d sessions per front door: goroutines %d -> %d, fds %d -> %d", n, g0, g, fd0, fd)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -49,7 +51,7 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // sessions runs n echo sessions, 16 at a time.
-func sessions(t *testing.T, c *client.Client, port, n int) {
+func sessions(t *testing.T, dial dialer, port, n int) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	errs := make(chan error, n)
@@ -58,7 +60,7 @@ func sessions(t *testing.T, c *client.Client, port, n int) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := roundTrip(ctxShort(t), c, "web-1", port, fmt.Sprint("session ", i)); err != nil {
+			if err := roundTripVia(ctxShort(t), dial, "web-1", port, fmt.Sprint("session ", i)); err != nil {
 				errs <- err
 			}
 		}()

@@ -89,7 +89,13 @@ func TestPortForward(t *testing.T) {
 }
 
 func roundTrip(ctx context.Context, c *client.Client, target string, port int, msg string) error {
-	conn, err := c.DialPortForward(ctx, target, port)
+	return roundTripVia(ctx, c.DialPortForward, target, port, msg)
+}
+
+type dialer func(ctx context.Context, target string, port int) (net.Conn, error)
+
+func roundTripVia(ctx context.Context, dial dialer, target string, port int, msg string) error {
+	conn, err := dial(ctx, target, port)
 	if err != nil {
 		return err
 	}
@@ -410,4 +416,59 @@ func TestAgentBootsBeforeController(t *testing.T) {
 	if err := roundTrip(ctxShort(t), s.Client(s.AdminToken), "web-1", port, "late controller"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGatewayStreams: the multiplexed front door carries sessions with
+// half-close and refuses like the HTTP doors.
+func TestGatewayStreams(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", func(o *agent.Options) { o.Deny = "25" })
+	port := burrowtest.Echo(t)
+	c := s.Client(s.AdminToken)
+	defer c.Close()
+	conn, err := c.DialStream(ctxShort(t), "web-1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 1<<20)
+	rand.Read(msg)
+	go func() {
+		conn.Write(msg)
+		conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn)
+	conn.Close()
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo over gateway: %d bytes, %v", len(got), err)
+	}
+	refusals := []struct {
+		token, target string
+		port          int
+		code          string
+	}{
+		{"brw_nope", "web-1", port, apitype.CodeUnauthenticated},
+		{s.AdminToken, "nosuch", port, apitype.CodeNotFound},
+		{s.AdminToken, "web-1", 25, apitype.CodeForbidden},
+		{s.AdminToken, "web-1", 1, apitype.CodeUnavailable},
+	}
+	for _, r := range refusals {
+		bad := s.Client(r.token)
+		_, err := bad.DialStream(ctxShort(t), r.target, r.port)
+		bad.Close()
+		if apitype.ErrorCode(err) != r.code {
+			t.Errorf("%s:%d with %.8s…: got %v, want %s", r.target, r.port, r.token, err, r.code)
+		}
+	}
+	eventually(t, func() error {
+		ss, err := c.Sessions(ctxShort(t), 10)
+		if err != nil || len(ss) == 0 {
+			return fmt.Errorf("sessions %v %v", ss, err)
+		}
+		for _, x := range ss {
+			if x.FrontDoor == "gateway" && x.Result == "ok" && x.BytesUp == 1<<20 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ok gateway session in %+v", ss)
+	})
 }

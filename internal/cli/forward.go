@@ -34,7 +34,7 @@ func parseForward(s string) (forwardSpec, error) {
 }
 
 func newPortForwardCmd(g *globals) *cobra.Command {
-	var address string
+	var address, transport string
 	cmd := &cobra.Command{
 		Use:   "port-forward TARGET [LOCAL:]REMOTE...",
 		Short: "Forward local ports to ports on a target",
@@ -51,17 +51,27 @@ through the controller. 0:REMOTE picks a free local port and prints it.`,
 				}
 				specs = append(specs, s)
 			}
-			return portForward(cmd.Context(), g, args[0], address, specs)
+			return portForward(cmd.Context(), g, args[0], address, transport, specs)
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1", "local address to listen on")
+	cmd.Flags().StringVar(&transport, "transport", "upgrade", "upgrade: a TLS connection per forwarded connection (best throughput and latency); gateway: streams on one shared connection (several times the connections per second)")
 	return cmd
 }
 
-func portForward(ctx context.Context, g *globals, target, address string, specs []forwardSpec) error {
+func portForward(ctx context.Context, g *globals, target, address, transport string, specs []forwardSpec) error {
 	c, err := newClient()
 	if err != nil {
 		return err
+	}
+	defer c.Close()
+	dial := c.DialPortForward
+	switch transport {
+	case "upgrade":
+	case "gateway":
+		dial = c.DialStream
+	default:
+		return fmt.Errorf("--transport must be upgrade or gateway, not %q", transport)
 	}
 	if err := checkTarget(ctx, c, target); err != nil {
 		return err
@@ -83,7 +93,7 @@ func portForward(ctx context.Context, g *globals, target, address string, specs 
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		wg.Add(1)
-		go func() { defer wg.Done(); serveForward(ctx, g, c, ln, target, specs[i].remote) }()
+		go func() { defer wg.Done(); serveForward(ctx, g, dial, ln, target, specs[i].remote) }()
 	}
 	<-ctx.Done()
 	for _, ln := range lns {
@@ -113,7 +123,7 @@ func checkTarget(ctx context.Context, c *client.Client, target string) error {
 
 // serveForward accepts local connections until ln closes; sessions still
 // open then are cut when ctx ends.
-func serveForward(ctx context.Context, g *globals, c *client.Client, ln net.Listener, target string, port int) {
+func serveForward(ctx context.Context, g *globals, dial dialFunc, ln net.Listener, target string, port int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -124,14 +134,17 @@ func serveForward(ctx context.Context, g *globals, c *client.Client, ln net.List
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			forwardOne(ctx, g, c, local, target, port)
+			forwardOne(ctx, g, dial, local, target, port)
 		}()
 	}
 }
 
-func forwardOne(ctx context.Context, g *globals, c *client.Client, local net.Conn, target string, port int) {
+// dialFunc opens a session: Client.DialPortForward or Client.DialStream.
+type dialFunc func(ctx context.Context, target string, port int) (net.Conn, error)
+
+func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, target string, port int) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	remote, err := c.DialPortForward(dctx, target, port)
+	remote, err := dial(dctx, target, port)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(g.stderr, "burrow: forward %s -> %s:%d: %s\n", local.RemoteAddr(), target, port, describe(err))

@@ -38,6 +38,7 @@ type Client struct {
 	tls    *tls.Config
 	http   *http.Client
 	dialer net.Dialer
+	gw     gateway
 }
 
 // New validates cfg and returns a Client.

@@ -197,6 +197,7 @@ func (c *Controller) wire() {
 		grpc.WaitForHandlers(true),
 	)
 	tunnelpb.RegisterControllerServer(c.grpc, c.tunnels)
+	tunnelpb.RegisterGatewayServer(c.grpc, c.api.Gateway())
 	c.http = &http.Server{
 		Handler:           c.api,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -880,7 +880,9 @@ const file_tunnel_proto_rawDesc = "" +
 	"Controller\x12E\n" +
 	"\x04Join\x12\x1d.burrow.tunnel.v1.JoinRequest\x1a\x1e.burrow.tunnel.v1.JoinResponse\x12J\n" +
 	"\x05Watch\x12\x1e.burrow.tunnel.v1.AgentMessage\x1a\x1d.burrow.tunnel.v1.Instruction(\x010\x01\x12>\n" +
-	"\x06Tunnel\x12\x17.burrow.tunnel.v1.Frame\x1a\x17.burrow.tunnel.v1.Frame(\x010\x01B7Z5github.com/burrow-dev/burrow/internal/tunnel/tunnelpbb\x06proto3"
+	"\x06Tunnel\x12\x17.burrow.tunnel.v1.Frame\x1a\x17.burrow.tunnel.v1.Frame(\x010\x012J\n" +
+	"\aGateway\x12?\n" +
+	"\aForward\x12\x17.burrow.tunnel.v1.Frame\x1a\x17.burrow.tunnel.v1.Frame(\x010\x01B7Z5github.com/burrow-dev/burrow/internal/tunnel/tunnelpbb\x06proto3"
 
 var (
 	file_tunnel_proto_rawDescOnce sync.Once
@@ -924,11 +926,13 @@ var file_tunnel_proto_depIdxs = []int32{
 	0,  // 9: burrow.tunnel.v1.Controller.Join:input_type -> burrow.tunnel.v1.JoinRequest
 	4,  // 10: burrow.tunnel.v1.Controller.Watch:input_type -> burrow.tunnel.v1.AgentMessage
 	11, // 11: burrow.tunnel.v1.Controller.Tunnel:input_type -> burrow.tunnel.v1.Frame
-	1,  // 12: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
-	7,  // 13: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
-	11, // 14: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
+	11, // 12: burrow.tunnel.v1.Gateway.Forward:input_type -> burrow.tunnel.v1.Frame
+	1,  // 13: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
+	7,  // 14: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
+	11, // 15: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
+	11, // 16: burrow.tunnel.v1.Gateway.Forward:output_type -> burrow.tunnel.v1.Frame
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -957,7 +961,7 @@ func file_tunnel_proto_init() {
 			NumEnums:      0,
 			NumMessages:   14,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_tunnel_proto_goTypes,
 		DependencyIndexes: file_tunnel_proto_depIdxs,

@@ -1,0 +1,107 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/tlsutil"
+	"github.com/burrow-dev/burrow/internal/tunnel"
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+// gateway is the client's one long-lived HTTP/2 connection for sessions.
+type gateway struct {
+	once sync.Once
+	conn *grpc.ClientConn
+	err  error
+}
+
+func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
+	c.gw.once.Do(func() {
+		o := c.cfg.TLS
+		o.NextProtos = []string{"h2"} // offering only h2 selects the controller's gRPC side
+		var tc credentials.TransportCredentials
+		cfg, err := tlsutil.ClientConfig(o)
+		if err != nil {
+			c.gw.err = err
+			return
+		}
+		tc = credentials.NewTLS(cfg)
+		c.gw.conn, c.gw.err = grpc.NewClient(c.addr,
+			grpc.WithTransportCredentials(tc),
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+			grpc.WithInitialWindowSize(tunnel.StreamWindow),
+			grpc.WithInitialConnWindowSize(tunnel.ConnWindow),
+			grpc.WithReadBufferSize(tunnel.IOBuffer),
+			grpc.WithWriteBufferSize(tunnel.IOBuffer),
+		)
+	})
+	return c.gw.conn, c.gw.err
+}
+
+// DialStream opens a session to port on target as a stream on the client's
+// shared gRPC connection (the gateway front door). Opening a session then
+// costs one HTTP/2 stream instead of a TCP and TLS handshake. ctx bounds
+// only the opening.
+func (c *Client) DialStream(ctx context.Context, target string, port int) (net.Conn, error) {
+	gc, err := c.gatewayConn()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.cfg.Token,
+		"burrow-target", target, "burrow-port", strconv.Itoa(port))
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx)
+	if err == nil {
+		_, err = stream.Recv() // the opened frame, or the refusal
+	}
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
+}
+
+// Close releases the shared gRPC connection, if one was made.
+func (c *Client) Close() error {
+	if c.gw.conn != nil {
+		return c.gw.conn.Close()
+	}
+	return nil
+}
+
+var codeOf = map[codes.Code]string{
+	codes.Unauthenticated:  apitype.CodeUnauthenticated,
+	codes.PermissionDenied: apitype.CodeForbidden,
+	codes.NotFound:         apitype.CodeNotFound,
+	codes.InvalidArgument:  apitype.CodeInvalid,
+	codes.AlreadyExists:    apitype.CodeConflict,
+	codes.Unavailable:      apitype.CodeUnavailable,
+	codes.DeadlineExceeded: apitype.CodeTimeout,
+	codes.Canceled:         apitype.CodeTimeout,
+}
+
+// fromStatus turns a gRPC status into the *apitype.Error the API would
+// have returned.
+func fromStatus(err error) error {
+	st := status.Convert(err)
+	code, ok := codeOf[st.Code()]
+	if !ok {
+		code = apitype.CodeInternal
+	}
+	return &apitype.Error{Code: code, Message: st.Message()}
+}
