@@ -17,7 +17,7 @@ port-forward). Prints a markdown table and writes it to OUT/bench-results.md.
 
 Options:
   --out DIR          results directory (default: a new /tmp/burrow-bench.XXXXXX)
-  --paths LIST       comma list of: direct,ssh-aes128-gcm,ssh-chacha20,burrow
+  --paths LIST       comma list of: direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway
                      (default: all four)
   --burrow BIN       burrow binary to use (default: go build ./cmd/burrow;
                      if that fails the burrow column is reported as n/a)
@@ -37,7 +37,7 @@ EOF
 
 # ------------------------------------------------------------------ options
 OUT=""
-PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow"
+PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway"
 BURROW_BIN=""
 DURATION=5
 STREAMS=8
@@ -73,7 +73,7 @@ for v in DURATION STREAMS RTT_N CONNS_N CONNS_C; do
 done
 want() { [[ ",$PATHS," == *",$1,"* ]]; }
 for p in ${PATHS//,/ }; do
-	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | burrow) ;;
+	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | burrow | burrow-gateway) ;;
 	*) echo "bench.sh: unknown path '$p' in --paths" >&2; exit 2 ;;
 	esac
 done
@@ -346,27 +346,29 @@ pf_port() {
 	echo "${m##*:}"
 }
 
+# run_burrow PATH TRANSPORT: burrow dev + `burrow port-forward --transport TRANSPORT`
 run_burrow() {
-	local label="burrow" cport i tjson
+	local path=$1 transport=$2
+	local label="burrow ($transport)" cport i tjson
 	if [[ -z $BURROW_BIN ]]; then
 		log "building cmd/burrow"
 		BURROW_BIN="$WORK/burrow"
 		if ! run timeout 600 env -C "$REPO" go build -o "$BURROW_BIN" ./cmd/burrow >"$WORK/burrow-build.log" 2>&1; then
-			mark burrow "$label" "skipped: \`go build ./cmd/burrow\` failed: $(head -n3 "$WORK/burrow-build.log" | tr '\n' ' ' | head -c 300)"
+			mark "$path" "$label" "skipped: \`go build ./cmd/burrow\` failed: $(head -n3 "$WORK/burrow-build.log" | tr '\n' ' ' | head -c 300)"
 			return 0
 		fi
 	fi
-	[[ -x $BURROW_BIN ]] || { mark burrow "$label" "skipped: $BURROW_BIN is not executable"; return 0; }
+	[[ -x $BURROW_BIN ]] || { mark "$path" "$label" "skipped: $BURROW_BIN is not executable"; return 0; }
 	BURROW_VERSION=$(timeout 10 "$BURROW_BIN" version 2>/dev/null | head -n1 || true)
 	[[ -n $BURROW_VERSION ]] || BURROW_VERSION="n/a"
 
 	export BURROW_CONFIG="$WORK/burrow-config.yaml"
 	cport=$(freeport)
-	mkdir -p "$WORK/burrow-data"
-	start burrow-dev "$BURROW_BIN" dev --data-dir "$WORK/burrow-data" --listen "127.0.0.1:$cport"
+	mkdir -p "$WORK/burrow-data-$transport"
+	start "burrow-dev-$transport" "$BURROW_BIN" dev --log-level warn --data-dir "$WORK/burrow-data-$transport" --listen "127.0.0.1:$cport"
 	local dev_pid=$LAST_PID
 	if ! wait_listen "$dev_pid" "$cport" 30; then
-		mark burrow "$label" "failed: burrow dev never listened on 127.0.0.1:$cport: $(tail -n3 "$WORK/burrow-dev.log" | tr '\n' ' ' | head -c 300)"
+		mark "$path" "$label" "failed: burrow dev never listened on 127.0.0.1:$cport: $(tail -n3 "$WORK/burrow-dev-$transport.log" | tr '\n' ' ' | head -c 300)"
 		return 0
 	fi
 	TARGET=""
@@ -379,12 +381,12 @@ run_burrow() {
 		sleep 0.5
 	done
 	if [[ -z $TARGET ]]; then
-		mark burrow "$label" "failed: no online target from \`burrow targets -o json\` within 30s: $(tail -n2 "$WORK/burrow-targets.err" 2>/dev/null | tr '\n' ' ' | head -c 300)"
+		mark "$path" "$label" "failed: no online target from \`burrow targets -o json\` within 30s: $(tail -n2 "$WORK/burrow-targets.err" 2>/dev/null | tr '\n' ' ' | head -c 300)"
 		return 0
 	fi
 	log "burrow: dev on 127.0.0.1:$cport, target '$TARGET'"
-	local pf lip="" lep="" pflog="$WORK/burrow-port-forward.log"
-	start burrow-port-forward "$BURROW_BIN" port-forward "$TARGET" "0:$IPERF_PORT" "0:$ECHO_PORT"
+	local pf lip="" lep="" pflog="$WORK/burrow-port-forward-$transport.log"
+	start "burrow-port-forward-$transport" "$BURROW_BIN" port-forward --transport "$transport" "$TARGET" "0:$IPERF_PORT" "0:$ECHO_PORT"
 	pf=$LAST_PID
 	for ((i = 0; i < 200; i++)); do
 		lip=$(pf_port "$pflog" "$IPERF_PORT" 1)
@@ -394,17 +396,20 @@ run_burrow() {
 		sleep 0.1
 	done
 	if [[ -z $lip || -z $lep ]]; then
-		mark burrow "$label" "failed: \`burrow port-forward $TARGET 0:$IPERF_PORT 0:$ECHO_PORT\` did not print two 127.0.0.1:PORT listeners within 20s: $(tr '\n' ' ' <"$pflog" | head -c 300)"
+		mark "$path" "$label" "failed: \`burrow port-forward $TARGET 0:$IPERF_PORT 0:$ECHO_PORT\` did not print two 127.0.0.1:PORT listeners within 20s: $(tr '\n' ' ' <"$pflog" | head -c 300)"
 		return 0
 	fi
 	log "burrow: forwarding 127.0.0.1:$lip -> $IPERF_PORT, 127.0.0.1:$lep -> $ECHO_PORT"
-	measure burrow "$label" "$lip" "$lep" "$dev_pid" "$pf"
+	measure "$path" "$label" "$lip" "$lep" "$dev_pid" "$pf"
 	stop_tree "$pf"
 	stop_tree "$dev_pid"
 }
 
 if want burrow; then
-	run_burrow
+	run_burrow burrow upgrade
+fi
+if want burrow-gateway; then
+	run_burrow burrow-gateway gateway
 fi
 
 # ------------------------------------------------------------------ report
