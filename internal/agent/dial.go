@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,18 +24,14 @@ func (a *Agent) dial() (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewClient(a.addr,
+	return grpc.NewClient(a.addr, append(tunnel.ClientOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: a.opts.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: a.opts.MaxBackoff},
 			MinConnectTimeout: 10 * time.Second,
 		}),
-		grpc.WithInitialWindowSize(tunnel.StreamWindow),
-		grpc.WithInitialConnWindowSize(tunnel.ConnWindow),
-		grpc.WithReadBufferSize(tunnel.IOBuffer),
-		grpc.WithWriteBufferSize(tunnel.IOBuffer),
-	)
+	)...)
 }
 
 // trust decides how the controller's certificate is checked: explicit

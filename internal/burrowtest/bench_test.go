@@ -23,33 +23,25 @@ func benchPaths(b *testing.B, run func(b *testing.B, dial dialFunc, port int)) {
 	s.StartAgent("bench", nil)
 	port := burrowtest.Echo(b)
 	c := s.Client(s.AdminToken)
-	b.Run("direct", func(b *testing.B) {
-		run(b, func(b *testing.B, port int) net.Conn {
-			conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return conn
-		}, port)
-	})
-	b.Run("gateway", func(b *testing.B) {
-		run(b, func(b *testing.B, port int) net.Conn {
-			conn, err := c.DialStream(context.Background(), "bench", port)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return conn
-		}, port)
-	})
-	b.Run("burrow", func(b *testing.B) {
-		run(b, func(b *testing.B, port int) net.Conn {
-			conn, err := c.DialPortForward(context.Background(), "bench", port)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return conn
-		}, port)
-	})
+	defer c.Close()
+	direct := func(_ context.Context, _ string, port int) (net.Conn, error) {
+		return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	}
+	paths := []struct {
+		name string
+		dial func(ctx context.Context, target string, port int) (net.Conn, error)
+	}{{"direct", direct}, {"upgrade", c.DialPortForward}, {"gateway", c.DialStream}}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			run(b, func(b *testing.B, port int) net.Conn {
+				conn, err := p.dial(context.Background(), "bench", port)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return conn
+			}, port)
+		})
+	}
 }
 
 // BenchmarkThroughput streams 1 MiB writes through an echo and reads them

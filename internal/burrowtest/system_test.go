@@ -38,24 +38,7 @@ func TestPortForward(t *testing.T) {
 	c := s.Client(s.AdminToken)
 
 	t.Run("echo and half-close", func(t *testing.T) {
-		conn, err := c.DialPortForward(ctxShort(t), "web-1", port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		msg := make([]byte, 3<<20)
-		rand.Read(msg)
-		go func() {
-			conn.Write(msg)
-			conn.(interface{ CloseWrite() error }).CloseWrite()
-		}()
-		got, err := io.ReadAll(conn) // the echo answers our EOF with its own
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, msg) {
-			t.Fatalf("echo returned %d bytes, want %d identical", len(got), len(msg))
-		}
+		echoHalfClose(t, c.DialPortForward, port, 3<<20)
 	})
 
 	t.Run("parallel", func(t *testing.T) {
@@ -86,6 +69,27 @@ func TestPortForward(t *testing.T) {
 			t.Fatalf("sessions: %+v", ss)
 		}
 	})
+}
+
+// echoHalfClose sends size random bytes to the echo on port, half-closes,
+// and checks that all of them come back followed by the echo's own EOF.
+func echoHalfClose(t *testing.T, dial dialer, port, size int) {
+	t.Helper()
+	conn, err := dial(ctxShort(t), "web-1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msg := make([]byte, size)
+	rand.Read(msg)
+	go func() {
+		conn.Write(msg)
+		conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn) // the echo answers our EOF with its own
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo returned %d bytes (%v), want %d identical", len(got), err, len(msg))
+	}
 }
 
 func roundTrip(ctx context.Context, c *client.Client, target string, port int, msg string) error {
@@ -426,21 +430,7 @@ func TestGatewayStreams(t *testing.T) {
 	port := burrowtest.Echo(t)
 	c := s.Client(s.AdminToken)
 	defer c.Close()
-	conn, err := c.DialStream(ctxShort(t), "web-1", port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := make([]byte, 1<<20)
-	rand.Read(msg)
-	go func() {
-		conn.Write(msg)
-		conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
-	got, err := io.ReadAll(conn)
-	conn.Close()
-	if err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo over gateway: %d bytes, %v", len(got), err)
-	}
+	echoHalfClose(t, c.DialStream, port, 1<<20)
 	refusals := []struct {
 		token, target string
 		port          int

@@ -32,21 +32,15 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 	c.gw.once.Do(func() {
 		o := c.cfg.TLS
 		o.NextProtos = []string{"h2"} // offering only h2 selects the controller's gRPC side
-		var tc credentials.TransportCredentials
 		cfg, err := tlsutil.ClientConfig(o)
 		if err != nil {
 			c.gw.err = err
 			return
 		}
-		tc = credentials.NewTLS(cfg)
-		c.gw.conn, c.gw.err = grpc.NewClient(c.addr,
-			grpc.WithTransportCredentials(tc),
+		c.gw.conn, c.gw.err = grpc.NewClient(c.addr, append(tunnel.ClientOptions(),
+			grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-			grpc.WithInitialWindowSize(tunnel.StreamWindow),
-			grpc.WithInitialConnWindowSize(tunnel.ConnWindow),
-			grpc.WithReadBufferSize(tunnel.IOBuffer),
-			grpc.WithWriteBufferSize(tunnel.IOBuffer),
-		)
+		)...)
 	})
 	return c.gw.conn, c.gw.err
 }

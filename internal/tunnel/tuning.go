@@ -1,5 +1,7 @@
 package tunnel
 
+import "google.golang.org/grpc"
+
 // HTTP/2 flow-control and buffer sizes shared by the controller's gRPC
 // server and the agent's client. Both windows are set together: setting one
 // alone disables BDP estimation and leaves the other at 64 KiB
@@ -10,3 +12,14 @@ const (
 	ConnWindow   = 16 << 20 // per agent connection
 	IOBuffer     = 256 << 10
 )
+
+// ClientOptions are the gRPC dial options every client of the controller
+// (agents, and users on the gateway) shares: the windows and buffers above.
+func ClientOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(StreamWindow),
+		grpc.WithInitialConnWindowSize(ConnWindow),
+		grpc.WithReadBufferSize(IOBuffer),
+		grpc.WithWriteBufferSize(IOBuffer),
+	}
+}
