@@ -51,7 +51,11 @@ for a CA-signed certificate) and save it all as a context, then select it.`,
 			if err := cfg.save(path); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Logged in to %s as %s (%s); context %q selected.\n", ctxt.URL, who.Subject, who.Role, ctxt.Name)
+			fmt.Fprintf(g.stdout, "Logged in to %s as %s (%s); context %q selected", ctxt.URL, who.Subject, who.Role, ctxt.Name)
+			if ctxt.Fingerprint != "" {
+				fmt.Fprintf(g.stdout, ", certificate %s pinned", ctxt.Fingerprint)
+			}
+			fmt.Fprintln(g.stdout, ".")
 			return nil
 		},
 	}
@@ -83,7 +87,7 @@ func pin(g *globals, u *url.URL, want string) (string, error) {
 			return "", fmt.Errorf("controller certificate is %s, not the expected %s: refusing to log in", got, w)
 		}
 	}
-	fmt.Fprintf(g.stderr, "Controller certificate fingerprint: %s (pinned)\n", got)
+	fmt.Fprintf(g.stderr, "Controller certificate fingerprint: %s\n", got)
 	return got, nil
 }
 
