@@ -23,9 +23,10 @@ var (
 type Token struct {
 	ID        string
 	Name      string
-	Hash      []byte // sha256 of the secret; unique
-	Subject   string // user name, or agent id for RoleAgent
-	Role      string // admin, member, agent
+	Hash      []byte   // sha256 of the secret; unique
+	Subject   string   // user name, or agent id for RoleAgent
+	Role      string   // admin, member, agent
+	Logins    []string // OS users this token may log in as over SSH
 	CreatedAt time.Time
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
@@ -50,6 +51,7 @@ type Agent struct {
 	Version   string
 	Labels    map[string]string
 	Targets   []Target
+	HostKey   string // SSH host public key, authorized_keys format
 	CreatedAt time.Time
 	LastSeen  time.Time
 }
@@ -60,6 +62,7 @@ type Target struct {
 	Host  string
 	Allow string
 	Deny  string
+	SSH   string // "builtin", "system" or "" (see tunnel.proto)
 }
 
 // Session is one audited dial.

@@ -538,6 +538,7 @@ type targetJSON struct {
 	Host  string `json:"host"`
 	Allow string `json:"allow"`
 	Deny  string `json:"deny"`
+	SSH   string `json:"ssh,omitempty"`
 }
 
 // encodeAgentJSON encodes labels and targets. A nil map or slice is stored

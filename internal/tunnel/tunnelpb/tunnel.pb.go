@@ -120,14 +120,17 @@ func (x *JoinResponse) GetCredential() string {
 }
 
 type Inventory struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	Os            string                 `protobuf:"bytes,3,opt,name=os,proto3" json:"os,omitempty"`
-	Arch          string                 `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
-	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Targets       []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Hostname string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Os       string                 `protobuf:"bytes,3,opt,name=os,proto3" json:"os,omitempty"`
+	Arch     string                 `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
+	Version  string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Labels   map[string]string      `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Targets  []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	// host_key is the agent's SSH host public key in authorized_keys format;
+	// it is the host key of every target whose ssh is "builtin".
+	HostKey       string `protobuf:"bytes,8,opt,name=host_key,json=hostKey,proto3" json:"host_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,12 +214,23 @@ func (x *Inventory) GetTargets() []*Target {
 	return nil
 }
 
+func (x *Inventory) GetHostKey() string {
+	if x != nil {
+		return x.HostKey
+	}
+	return ""
+}
+
 type Target struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`                               // informational; the agent alone maps name -> host
-	AllowPorts    string                 `protobuf:"bytes,3,opt,name=allow_ports,json=allowPorts,proto3" json:"allow_ports,omitempty"` // "" = all ports
-	DenyPorts     string                 `protobuf:"bytes,4,opt,name=deny_ports,json=denyPorts,proto3" json:"deny_ports,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Host       string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`                               // informational; the agent alone maps name -> host
+	AllowPorts string                 `protobuf:"bytes,3,opt,name=allow_ports,json=allowPorts,proto3" json:"allow_ports,omitempty"` // "" = all ports
+	DenyPorts  string                 `protobuf:"bytes,4,opt,name=deny_ports,json=denyPorts,proto3" json:"deny_ports,omitempty"`
+	// ssh says who answers port 22: "builtin" (the agent's own SSH server,
+	// reached through tunnel streams only), "system" (the host's own sshd),
+	// or "" (no shell access).
+	Ssh           string `protobuf:"bytes,5,opt,name=ssh,proto3" json:"ssh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +289,13 @@ func (x *Target) GetAllowPorts() string {
 func (x *Target) GetDenyPorts() string {
 	if x != nil {
 		return x.DenyPorts
+	}
+	return ""
+}
+
+func (x *Target) GetSsh() string {
+	if x != nil {
+		return x.Ssh
 	}
 	return ""
 }
@@ -480,6 +501,7 @@ type Instruction struct {
 	//	*Instruction_Welcome
 	//	*Instruction_PortForward
 	//	*Instruction_Ping
+	//	*Instruction_Trust
 	Action        isInstruction_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -549,6 +571,15 @@ func (x *Instruction) GetPing() *Ping {
 	return nil
 }
 
+func (x *Instruction) GetTrust() *Trust {
+	if x != nil {
+		if x, ok := x.Action.(*Instruction_Trust); ok {
+			return x.Trust
+		}
+	}
+	return nil
+}
+
 type isInstruction_Action interface {
 	isInstruction_Action()
 }
@@ -565,11 +596,64 @@ type Instruction_Ping struct {
 	Ping *Ping `protobuf:"bytes,3,opt,name=ping,proto3,oneof"`
 }
 
+type Instruction_Trust struct {
+	Trust *Trust `protobuf:"bytes,4,opt,name=trust,proto3,oneof"` // the SSH trust changed (CA rotation, revocation)
+}
+
 func (*Instruction_Welcome) isInstruction_Action() {}
 
 func (*Instruction_PortForward) isInstruction_Action() {}
 
 func (*Instruction_Ping) isInstruction_Action() {}
+
+func (*Instruction_Trust) isInstruction_Action() {}
+
+// Trust is what the agent's SSH server believes: the user CA public keys
+// whose certificates it accepts (authorized_keys format). The agent caches
+// it on disk and keeps using it while the controller is unreachable.
+type Trust struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserCaKeys    []string               `protobuf:"bytes,1,rep,name=user_ca_keys,json=userCaKeys,proto3" json:"user_ca_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trust) Reset() {
+	*x = Trust{}
+	mi := &file_tunnel_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trust) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trust) ProtoMessage() {}
+
+func (x *Trust) ProtoReflect() protoreflect.Message {
+	mi := &file_tunnel_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trust.ProtoReflect.Descriptor instead.
+func (*Trust) Descriptor() ([]byte, []int) {
+	return file_tunnel_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Trust) GetUserCaKeys() []string {
+	if x != nil {
+		return x.UserCaKeys
+	}
+	return nil
+}
 
 // Welcome answers Hello: which of the agent's targets the controller
 // accepted, and why others were refused.
@@ -578,13 +662,14 @@ type Welcome struct {
 	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	Accepted      []string               `protobuf:"bytes,2,rep,name=accepted,proto3" json:"accepted,omitempty"`
 	Refused       map[string]string      `protobuf:"bytes,3,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // target -> reason
+	Trust         *Trust                 `protobuf:"bytes,4,opt,name=trust,proto3" json:"trust,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_tunnel_proto_msgTypes[8]
+	mi := &file_tunnel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +681,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[8]
+	mi := &file_tunnel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +694,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{8}
+	return file_tunnel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Welcome) GetAgentId() string {
@@ -633,6 +718,13 @@ func (x *Welcome) GetRefused() map[string]string {
 	return nil
 }
 
+func (x *Welcome) GetTrust() *Trust {
+	if x != nil {
+		return x.Trust
+	}
+	return nil
+}
+
 // PortForward asks the agent to connect to port on one of its own declared
 // targets and to open a Tunnel stream for session.
 type PortForward struct {
@@ -646,7 +738,7 @@ type PortForward struct {
 
 func (x *PortForward) Reset() {
 	*x = PortForward{}
-	mi := &file_tunnel_proto_msgTypes[9]
+	mi := &file_tunnel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +750,7 @@ func (x *PortForward) String() string {
 func (*PortForward) ProtoMessage() {}
 
 func (x *PortForward) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[9]
+	mi := &file_tunnel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +763,7 @@ func (x *PortForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortForward.ProtoReflect.Descriptor instead.
 func (*PortForward) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{9}
+	return file_tunnel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PortForward) GetSession() string {
@@ -704,7 +796,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_tunnel_proto_msgTypes[10]
+	mi := &file_tunnel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +808,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[10]
+	mi := &file_tunnel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +821,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{10}
+	return file_tunnel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Ping) GetSeq() uint64 {
@@ -754,7 +846,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_tunnel_proto_msgTypes[11]
+	mi := &file_tunnel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +858,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[11]
+	mi := &file_tunnel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +871,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{11}
+	return file_tunnel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Frame) GetData() []byte {
@@ -821,7 +913,7 @@ const file_tunnel_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\tR\n" +
-	"credential\"\xa9\x02\n" +
+	"credential\"\xc4\x02\n" +
 	"\tInventory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -829,17 +921,19 @@ const file_tunnel_proto_rawDesc = "" +
 	"\x04arch\x18\x04 \x01(\tR\x04arch\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12?\n" +
 	"\x06labels\x18\x06 \x03(\v2'.burrow.tunnel.v1.Inventory.LabelsEntryR\x06labels\x122\n" +
-	"\atargets\x18\a \x03(\v2\x18.burrow.tunnel.v1.TargetR\atargets\x1a9\n" +
+	"\atargets\x18\a \x03(\v2\x18.burrow.tunnel.v1.TargetR\atargets\x12\x19\n" +
+	"\bhost_key\x18\b \x01(\tR\ahostKey\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"p\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
 	"\x06Target\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +
 	"\vallow_ports\x18\x03 \x01(\tR\n" +
 	"allowPorts\x12\x1d\n" +
 	"\n" +
-	"deny_ports\x18\x04 \x01(\tR\tdenyPorts\"\xb9\x01\n" +
+	"deny_ports\x18\x04 \x01(\tR\tdenyPorts\x12\x10\n" +
+	"\x03ssh\x18\x05 \x01(\tR\x03ssh\"\xb9\x01\n" +
 	"\fAgentMessage\x123\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1b.burrow.tunnel.v1.InventoryH\x00R\x05hello\x12,\n" +
 	"\x04pong\x18\x02 \x01(\v2\x16.burrow.tunnel.v1.PongH\x00R\x04pong\x12?\n" +
@@ -851,16 +945,21 @@ const file_tunnel_proto_rawDesc = "" +
 	"\n" +
 	"DialFailed\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xc0\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xf1\x01\n" +
 	"\vInstruction\x125\n" +
 	"\awelcome\x18\x01 \x01(\v2\x19.burrow.tunnel.v1.WelcomeH\x00R\awelcome\x12B\n" +
 	"\fport_forward\x18\x02 \x01(\v2\x1d.burrow.tunnel.v1.PortForwardH\x00R\vportForward\x12,\n" +
-	"\x04ping\x18\x03 \x01(\v2\x16.burrow.tunnel.v1.PingH\x00R\x04pingB\b\n" +
-	"\x06action\"\xbe\x01\n" +
+	"\x04ping\x18\x03 \x01(\v2\x16.burrow.tunnel.v1.PingH\x00R\x04ping\x12/\n" +
+	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustH\x00R\x05trustB\b\n" +
+	"\x06action\")\n" +
+	"\x05Trust\x12 \n" +
+	"\fuser_ca_keys\x18\x01 \x03(\tR\n" +
+	"userCaKeys\"\xed\x01\n" +
 	"\aWelcome\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x03(\tR\baccepted\x12@\n" +
-	"\arefused\x18\x03 \x03(\v2&.burrow.tunnel.v1.Welcome.RefusedEntryR\arefused\x1a:\n" +
+	"\arefused\x18\x03 \x03(\v2&.burrow.tunnel.v1.Welcome.RefusedEntryR\arefused\x12-\n" +
+	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustR\x05trust\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"S\n" +
@@ -896,7 +995,7 @@ func file_tunnel_proto_rawDescGZIP() []byte {
 	return file_tunnel_proto_rawDescData
 }
 
-var file_tunnel_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_tunnel_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tunnel_proto_goTypes = []any{
 	(*JoinRequest)(nil),  // 0: burrow.tunnel.v1.JoinRequest
 	(*JoinResponse)(nil), // 1: burrow.tunnel.v1.JoinResponse
@@ -906,36 +1005,39 @@ var file_tunnel_proto_goTypes = []any{
 	(*Pong)(nil),         // 5: burrow.tunnel.v1.Pong
 	(*DialFailed)(nil),   // 6: burrow.tunnel.v1.DialFailed
 	(*Instruction)(nil),  // 7: burrow.tunnel.v1.Instruction
-	(*Welcome)(nil),      // 8: burrow.tunnel.v1.Welcome
-	(*PortForward)(nil),  // 9: burrow.tunnel.v1.PortForward
-	(*Ping)(nil),         // 10: burrow.tunnel.v1.Ping
-	(*Frame)(nil),        // 11: burrow.tunnel.v1.Frame
-	nil,                  // 12: burrow.tunnel.v1.Inventory.LabelsEntry
-	nil,                  // 13: burrow.tunnel.v1.Welcome.RefusedEntry
+	(*Trust)(nil),        // 8: burrow.tunnel.v1.Trust
+	(*Welcome)(nil),      // 9: burrow.tunnel.v1.Welcome
+	(*PortForward)(nil),  // 10: burrow.tunnel.v1.PortForward
+	(*Ping)(nil),         // 11: burrow.tunnel.v1.Ping
+	(*Frame)(nil),        // 12: burrow.tunnel.v1.Frame
+	nil,                  // 13: burrow.tunnel.v1.Inventory.LabelsEntry
+	nil,                  // 14: burrow.tunnel.v1.Welcome.RefusedEntry
 }
 var file_tunnel_proto_depIdxs = []int32{
-	12, // 0: burrow.tunnel.v1.Inventory.labels:type_name -> burrow.tunnel.v1.Inventory.LabelsEntry
+	13, // 0: burrow.tunnel.v1.Inventory.labels:type_name -> burrow.tunnel.v1.Inventory.LabelsEntry
 	3,  // 1: burrow.tunnel.v1.Inventory.targets:type_name -> burrow.tunnel.v1.Target
 	2,  // 2: burrow.tunnel.v1.AgentMessage.hello:type_name -> burrow.tunnel.v1.Inventory
 	5,  // 3: burrow.tunnel.v1.AgentMessage.pong:type_name -> burrow.tunnel.v1.Pong
 	6,  // 4: burrow.tunnel.v1.AgentMessage.dial_failed:type_name -> burrow.tunnel.v1.DialFailed
-	8,  // 5: burrow.tunnel.v1.Instruction.welcome:type_name -> burrow.tunnel.v1.Welcome
-	9,  // 6: burrow.tunnel.v1.Instruction.port_forward:type_name -> burrow.tunnel.v1.PortForward
-	10, // 7: burrow.tunnel.v1.Instruction.ping:type_name -> burrow.tunnel.v1.Ping
-	13, // 8: burrow.tunnel.v1.Welcome.refused:type_name -> burrow.tunnel.v1.Welcome.RefusedEntry
-	0,  // 9: burrow.tunnel.v1.Controller.Join:input_type -> burrow.tunnel.v1.JoinRequest
-	4,  // 10: burrow.tunnel.v1.Controller.Watch:input_type -> burrow.tunnel.v1.AgentMessage
-	11, // 11: burrow.tunnel.v1.Controller.Tunnel:input_type -> burrow.tunnel.v1.Frame
-	11, // 12: burrow.tunnel.v1.Gateway.Forward:input_type -> burrow.tunnel.v1.Frame
-	1,  // 13: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
-	7,  // 14: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
-	11, // 15: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
-	11, // 16: burrow.tunnel.v1.Gateway.Forward:output_type -> burrow.tunnel.v1.Frame
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	9,  // 5: burrow.tunnel.v1.Instruction.welcome:type_name -> burrow.tunnel.v1.Welcome
+	10, // 6: burrow.tunnel.v1.Instruction.port_forward:type_name -> burrow.tunnel.v1.PortForward
+	11, // 7: burrow.tunnel.v1.Instruction.ping:type_name -> burrow.tunnel.v1.Ping
+	8,  // 8: burrow.tunnel.v1.Instruction.trust:type_name -> burrow.tunnel.v1.Trust
+	14, // 9: burrow.tunnel.v1.Welcome.refused:type_name -> burrow.tunnel.v1.Welcome.RefusedEntry
+	8,  // 10: burrow.tunnel.v1.Welcome.trust:type_name -> burrow.tunnel.v1.Trust
+	0,  // 11: burrow.tunnel.v1.Controller.Join:input_type -> burrow.tunnel.v1.JoinRequest
+	4,  // 12: burrow.tunnel.v1.Controller.Watch:input_type -> burrow.tunnel.v1.AgentMessage
+	12, // 13: burrow.tunnel.v1.Controller.Tunnel:input_type -> burrow.tunnel.v1.Frame
+	12, // 14: burrow.tunnel.v1.Gateway.Forward:input_type -> burrow.tunnel.v1.Frame
+	1,  // 15: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
+	7,  // 16: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
+	12, // 17: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
+	12, // 18: burrow.tunnel.v1.Gateway.Forward:output_type -> burrow.tunnel.v1.Frame
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_tunnel_proto_init() }
@@ -952,6 +1054,7 @@ func file_tunnel_proto_init() {
 		(*Instruction_Welcome)(nil),
 		(*Instruction_PortForward)(nil),
 		(*Instruction_Ping)(nil),
+		(*Instruction_Trust)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -959,7 +1062,7 @@ func file_tunnel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tunnel_proto_rawDesc), len(file_tunnel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
