@@ -18,12 +18,16 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/burrow-dev/burrow/internal/auth"
+	"github.com/burrow-dev/burrow/internal/sshd"
 	"github.com/burrow-dev/burrow/internal/tlsutil"
 	"github.com/burrow-dev/burrow/internal/tunnel"
 	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
@@ -35,6 +39,7 @@ type Target struct {
 	Host  string // where the agent connects; "localhost" for itself
 	Allow string // allowed ports ("" = all)
 	Deny  string // denied ports
+	SSH   string // SSHSystem if the host runs its own sshd on port 22
 }
 
 // Options configure an Agent.
@@ -50,6 +55,15 @@ type Options struct {
 	Name string
 	// Allow and Deny are the port policy of the agent's own machine.
 	Allow, Deny string
+	// SSH says who answers port 22 of the agent's own machine: "builtin"
+	// (default: the agent's SSH server, on no socket), "system" (the
+	// machine's sshd) or "off".
+	SSH string
+	// SFTPCommand runs an SFTP server on stdin/stdout; the built-in SSH
+	// server runs it as the login user when that is not the agent's user.
+	SFTPCommand []string
+	// SSHEnvAllow lists extra environment variables SSH clients may set.
+	SSHEnvAllow []string
 	// Targets are other hosts reachable from the agent (VMs, databases).
 	Targets []Target
 	// Labels describe the agent in inventory.
@@ -85,6 +99,10 @@ type Agent struct {
 	state   *State
 	client  tunnelpb.ControllerClient
 
+	hostKey ssh.Signer
+	sshd    *sshd.Server
+	userCAs atomic.Pointer[[]ssh.PublicKey]
+
 	runCtx   context.Context // ends when Run's context does; sessions use it
 	sessions sync.WaitGroup
 	mu       sync.Mutex
@@ -101,8 +119,23 @@ func New(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: controller URL %q must look like https://host:port", o.URL)
 	}
 	a := &Agent{opts: o, log: o.Logger, addr: hostPort(u), self: o.Name, targets: map[string]Target{}}
-	all := append([]Target{{Name: o.Name, Host: "localhost", Allow: o.Allow, Deny: o.Deny}}, o.Targets...)
-	for _, t := range all {
+	own := Target{Name: o.Name, Host: "localhost", Allow: o.Allow, Deny: o.Deny}
+	switch o.SSH {
+	case "", SSHBuiltin:
+		own.SSH = SSHBuiltin
+	case SSHSystem:
+		own.SSH = SSHSystem
+	case "off":
+	default:
+		return nil, fmt.Errorf("agent: --ssh must be builtin, system or off, not %q", o.SSH)
+	}
+	if err := a.addTarget(own); err != nil {
+		return nil, err
+	}
+	for _, t := range o.Targets {
+		if t.SSH != SSHOff && t.SSH != SSHSystem {
+			return nil, fmt.Errorf("target %s: ssh may only be %q (the host runs its own sshd)", t.Name, SSHSystem)
+		}
 		if err := a.addTarget(t); err != nil {
 			return nil, err
 		}
@@ -174,6 +207,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.state = st
 	a.runCtx = ctx
+	if a.targets[a.self].SSH == SSHBuiltin {
+		if err := a.startSSH(); err != nil {
+			return err
+		}
+		defer a.sshd.Close()
+	}
 	conn, err := a.dial()
 	if err != nil {
 		return err
@@ -253,7 +292,10 @@ func (a *Agent) inventory() *tunnelpb.Inventory {
 		Version: a.opts.Version, Labels: a.opts.Labels,
 	}
 	for _, t := range a.targets {
-		inv.Targets = append(inv.Targets, &tunnelpb.Target{Name: t.Name, Host: t.Host, AllowPorts: t.Allow, DenyPorts: t.Deny})
+		inv.Targets = append(inv.Targets, &tunnelpb.Target{Name: t.Name, Host: t.Host, AllowPorts: t.Allow, DenyPorts: t.Deny, Ssh: t.SSH})
+	}
+	if a.hostKey != nil {
+		inv.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.hostKey.PublicKey())))
 	}
 	return inv
 }

@@ -14,6 +14,9 @@ type State struct {
 	Credential string `json:"credential"`
 	// Fingerprint of the controller's certificate, pinned at join.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// UserCAKeys are the user CAs the SSH server trusts, as last sent by
+	// the controller (kept across controller downtime).
+	UserCAKeys []string `json:"user_ca_keys,omitempty"`
 }
 
 const stateFile = "agent.json"

@@ -47,12 +47,15 @@ func (a *Agent) watch(ctx context.Context) (welcomed bool, err error) {
 			}
 		case *tunnelpb.Instruction_PortForward:
 			a.start(act.PortForward)
+		case *tunnelpb.Instruction_Trust:
+			a.setTrust(act.Trust)
 		}
 	}
 }
 
 func (a *Agent) welcome(w *tunnelpb.Welcome) {
 	a.log.Info("connected to the controller", "agent_id", w.GetAgentId(), "targets", w.GetAccepted())
+	a.setTrust(w.GetTrust())
 	for name, why := range w.GetRefused() {
 		a.log.Error("controller refused a target", "target", name, "reason", why)
 	}
@@ -81,7 +84,14 @@ func (a *Agent) start(pf *tunnelpb.PortForward) {
 // forward connects to the target and relays it over a Tunnel stream.
 func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 	log := a.log.With("session_id", pf.GetSession(), "target", pf.GetTarget(), "port", pf.GetPort())
-	local, dialErr := a.connect(ctx, pf.GetTarget(), int(pf.GetPort()))
+	builtinSSH := a.builtinSSH(pf.GetTarget(), int(pf.GetPort()))
+	var local net.Conn
+	var dialErr error
+	if builtinSSH {
+		dialErr = a.allowed(pf.GetTarget(), int(pf.GetPort()))
+	} else {
+		local, dialErr = a.connect(ctx, pf.GetTarget(), int(pf.GetPort()))
+	}
 	sctx, cancel := context.WithCancel(a.authed(ctx))
 	sctx = metadata.AppendToOutgoingContext(sctx, tunnel.SessionMetadata, pf.GetSession())
 	stream, err := a.client.Tunnel(sctx)
@@ -104,6 +114,11 @@ func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 		return
 	}
 	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("agent"), tunnel.Addr("controller session "+pf.GetSession()), nil)
+	if builtinSSH {
+		a.sshd.ServeConn(ctx, conn)
+		log.Debug("ssh session ended")
+		return
+	}
 	r := relay.Join(local, conn)
 	log.Debug("session ended", "bytes_out", r.AToB, "bytes_in", r.BToA, "err", r.Err)
 }
@@ -112,14 +127,10 @@ func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 // agent's port policy. The controller names a target; only the agent maps
 // it to a host, so a controller cannot send it anywhere else.
 func (a *Agent) connect(ctx context.Context, target string, port int) (net.Conn, error) {
-	t, ok := a.targets[target]
-	if !ok {
-		return nil, fmt.Errorf("agent %s has no target named %s", a.self, target)
+	if err := a.allowed(target, port); err != nil {
+		return nil, err
 	}
-	pol, _ := auth.ParsePolicy(t.Allow, t.Deny) // checked in New
-	if !pol.Allows(port) {
-		return nil, fmt.Errorf("port %d on %s is forbidden by the agent's port policy", port, target)
-	}
+	t := a.targets[target]
 	d := net.Dialer{Timeout: a.opts.DialTimeout}
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.Host, fmt.Sprint(port)))
 	if err != nil {
@@ -130,6 +141,25 @@ func (a *Agent) connect(ctx context.Context, target string, port int) (net.Conn,
 		return nil, fmt.Errorf("connect to port %d: %v", port, err)
 	}
 	return c, nil
+}
+
+// allowed checks the agent's own policy for port on target.
+func (a *Agent) allowed(target string, port int) error {
+	t, ok := a.targets[target]
+	if !ok {
+		return fmt.Errorf("agent %s has no target named %s", a.self, target)
+	}
+	pol, _ := auth.ParsePolicy(t.Allow, t.Deny) // checked in New
+	if !pol.Allows(port) {
+		return fmt.Errorf("port %d on %s is forbidden by the agent's port policy", port, target)
+	}
+	return nil
+}
+
+// builtinSSH says whether a session goes to the agent's SSH server.
+func (a *Agent) builtinSSH(target string, port int) bool {
+	t, ok := a.targets[target]
+	return ok && port == 22 && t.SSH == SSHBuiltin && a.sshd != nil
 }
 
 // endStream half-closes a stream and waits (at most tunnel.CloseGrace) for

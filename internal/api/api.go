@@ -1,7 +1,8 @@
 // Package api serves burrow's REST API: targets, tokens, join tokens,
-// tickets, audit sessions, and the port-forward endpoint that upgrades to a
-// raw stream (Upgrade: burrow-tcp/1) or a WebSocket. It is the one place
-// where domain errors become HTTP statuses (writeError).
+// tickets, audit sessions, SSH user certificates, and the port-forward
+// endpoint that upgrades to a raw stream (Upgrade: burrow-tcp/1) or a
+// WebSocket. It is the one place where domain errors become HTTP statuses
+// (writeError).
 package api
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
 )
 
@@ -30,7 +32,9 @@ type Options struct {
 	Fingerprint string
 	Logger      *slog.Logger
 	Metrics     http.Handler // served at /metrics if set
-	Now         func() time.Time
+	// CA signs SSH user certificates; nil: the /v1/ssh routes answer 503.
+	CA  *sshca.Authority
+	Now func() time.Time
 }
 
 // API is the HTTP handler set.
@@ -76,6 +80,8 @@ var Routes = []Route{
 	{"POST", "/v1/join-tokens", admin, (*API).createJoinToken},
 	{"POST", "/v1/tickets", member, (*API).createTicket},
 	{"GET", "/v1/sessions", admin, (*API).listSessions},
+	{"POST", "/v1/ssh/certificates", member, (*API).signSSHCertificate},
+	{"GET", "/v1/ssh/ca", member, (*API).sshCA},
 }
 
 // New builds the API.
@@ -148,7 +154,7 @@ func (a *API) checkToken(ctx context.Context, secret string) (dial.Principal, er
 	case t.Role == apitype.RoleAgent:
 		return dial.Principal{}, apitype.Errorf(apitype.CodeForbidden, "agent credentials cannot use the API")
 	}
-	return dial.Principal{Subject: t.Subject, Role: t.Role, TokenID: t.ID}, nil
+	return dial.Principal{Subject: t.Subject, Role: t.Role, TokenID: t.ID, Logins: t.Logins}, nil
 }
 
 var statusOf = map[string]int{

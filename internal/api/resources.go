@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -31,6 +32,7 @@ func (a *API) listTargets(w http.ResponseWriter, r *http.Request, _ dial.Princip
 			out = append(out, apitype.Target{
 				Name: t.Name, Agent: ag.Name, Host: t.Host, Online: online, LastSeen: lastSeen(ag, online, a.opts.Now()),
 				OS: ag.OS, Arch: ag.Arch, Version: ag.Version, Labels: ag.Labels, Allow: t.Allow, Deny: t.Deny,
+				HostKey: ag.HostKey, SSH: t.SSH,
 			})
 		}
 	}
@@ -88,7 +90,8 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ dial.Principa
 }
 
 func apiToken(t store.Token) apitype.Token {
-	return apitype.Token{ID: t.ID, Name: t.Name, Subject: t.Subject, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+	return apitype.Token{ID: t.ID, Name: t.Name, Subject: t.Subject, Role: t.Role, Logins: t.Logins,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p dial.Principal) {
@@ -106,7 +109,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p dial.Princip
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "store token: %v", err))
 		return
 	}
-	a.log.Info("token created", "token_id", t.ID, "subject", t.Subject, "role", t.Role, "by", p.Subject)
+	a.log.Info("token created", "token_id", t.ID, "subject", t.Subject, "role", t.Role, "logins", t.Logins, "by", p.Subject)
 	out := apiToken(t)
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)
@@ -129,13 +132,49 @@ func NewToken(req apitype.CreateTokenRequest, now time.Time) (store.Token, strin
 	if req.TTL < 0 {
 		return store.Token{}, "", apitype.Errorf(apitype.CodeInvalid, "ttl must not be negative")
 	}
+	logins, err := tokenLogins(req)
+	if err != nil {
+		return store.Token{}, "", err
+	}
 	secret := auth.NewSecret(auth.PrefixAPI)
-	t := store.Token{ID: auth.NewID(), Name: req.Name, Hash: auth.Hash(secret), Subject: req.Subject, Role: req.Role, CreatedAt: now}
+	t := store.Token{ID: auth.NewID(), Name: req.Name, Hash: auth.Hash(secret), Subject: req.Subject, Role: req.Role,
+		Logins: logins, CreatedAt: now}
 	if req.TTL > 0 {
 		exp := now.Add(req.TTL)
 		t.ExpiresAt = &exp
 	}
 	return t, secret, nil
+}
+
+// maxLogins bounds the logins of one token.
+const maxLogins = 64
+
+// tokenLogins validates and de-duplicates req.Logins, or picks the
+// default: root for an admin; for a member its subject, if that is a valid
+// user name, else none.
+func tokenLogins(req apitype.CreateTokenRequest) ([]string, error) {
+	if len(req.Logins) == 0 {
+		if req.Role == apitype.RoleAdmin {
+			return []string{"root"}, nil
+		}
+		if auth.CheckLogin(req.Subject) == nil {
+			return []string{req.Subject}, nil
+		}
+		return nil, nil
+	}
+	if len(req.Logins) > maxLogins {
+		return nil, apitype.Errorf(apitype.CodeInvalid, "%d logins: a token may have at most %d", len(req.Logins), maxLogins)
+	}
+	var out []string
+	for _, l := range req.Logins {
+		if err := auth.CheckLogin(l); err != nil {
+			return nil, apitype.Errorf(apitype.CodeInvalid, "%v", err)
+		}
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p dial.Principal) {

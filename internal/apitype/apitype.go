@@ -22,6 +22,8 @@ type Target struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Allow    string            `json:"allow_ports,omitempty"` // agent-side allow list, "" = all
 	Deny     string            `json:"deny_ports,omitempty"`  // agent-side deny list
+	HostKey  string            `json:"host_key,omitempty"`    // the agent's SSH host key, authorized_keys format
+	SSH      string            `json:"ssh,omitempty"`         // "builtin", "system" or "" (no shell access)
 }
 
 // Policy is the controller-side port policy of one target. Empty Allow means
@@ -39,6 +41,7 @@ type Token struct {
 	Name      string     `json:"name"`
 	Subject   string     `json:"subject"`
 	Role      string     `json:"role"`
+	Logins    []string   `json:"logins,omitempty"` // OS users it may log in as over SSH
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -47,10 +50,13 @@ type Token struct {
 
 // CreateTokenRequest is the body of POST /v1/tokens.
 type CreateTokenRequest struct {
-	Name    string        `json:"name"`
-	Subject string        `json:"subject"`
-	Role    string        `json:"role"`
-	TTL     time.Duration `json:"ttl,omitempty"` // nanoseconds; 0 = never expires
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+	// Logins are the OS users the token may log in as over SSH. None
+	// given: root for an admin, the subject for a member.
+	Logins []string      `json:"logins,omitempty"`
+	TTL    time.Duration `json:"ttl,omitempty"` // nanoseconds; 0 = never expires
 }
 
 // JoinToken is a bootstrap token an agent exchanges once for its credential.
@@ -94,6 +100,28 @@ type Session struct {
 	BytesUp   int64      `json:"bytes_up"`   // client → target
 	BytesDown int64      `json:"bytes_down"` // target → client
 	Result    string     `json:"result"`
+}
+
+// SSHCertificateRequest is the body of POST /v1/ssh/certificates: sign
+// PublicKey (an authorized_keys line) as a user certificate.
+type SSHCertificateRequest struct {
+	PublicKey  string   `json:"public_key"`
+	Principals []string `json:"principals,omitempty"` // default: all of the token's logins
+	TTL        string   `json:"ttl,omitempty"`        // Go duration, e.g. "5m"; default 5m, at most 12h
+}
+
+// SSHCertificate is a signed OpenSSH user certificate.
+type SSHCertificate struct {
+	Certificate string    `json:"certificate"` // authorized_keys line, as in id_ed25519-cert.pub
+	ValidAfter  time.Time `json:"valid_after"`
+	ValidBefore time.Time `json:"valid_before"`
+	Principals  []string  `json:"principals"`
+	KeyID       string    `json:"key_id"`
+}
+
+// SSHCA is what SSH servers must trust to accept burrow's certificates.
+type SSHCA struct {
+	UserCAKeys []string `json:"user_ca_keys"` // authorized_keys lines, as in sshd's TrustedUserCAKeys
 }
 
 // Roles.

@@ -106,3 +106,19 @@ func FuzzParseJoinToken(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckLogin(t *testing.T) {
+	good := []string{"root", "alice", "_svc", "a", "build-bot.2", "x2345678901234567890123456789012"}
+	bad := []string{"", "-rf", "Alice", "1user", ".hidden", "a b", "a:b", "a/b", "ünï", "root\n",
+		"x23456789012345678901234567890123", "DOMAIN\\user", "*"}
+	for _, name := range good {
+		if err := CheckLogin(name); err != nil {
+			t.Errorf("CheckLogin(%q) = %v, want nil", name, err)
+		}
+	}
+	for _, name := range bad {
+		if err := CheckLogin(name); err == nil {
+			t.Errorf("CheckLogin(%q) = nil, want an error", name)
+		}
+	}
+}

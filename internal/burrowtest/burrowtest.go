@@ -16,6 +16,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/agent"
 	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/client"
 	"github.com/burrow-dev/burrow/internal/controller"
 	"github.com/burrow-dev/burrow/internal/tlsutil"
@@ -55,13 +56,24 @@ func Start(t testing.TB) *System {
 	t.Helper()
 	s := &System{t: t, DataDir: t.TempDir(), Addr: "127.0.0.1:0", Log: Logger()}
 	s.startController()
-	tok, err := s.Controller().CreateToken(context.Background(), apitype.CreateTokenRequest{Name: "admin", Role: apitype.RoleAdmin})
+	tok, err := s.Controller().CreateToken(context.Background(), apitype.CreateTokenRequest{
+		Name: "admin", Role: apitype.RoleAdmin, Logins: AdminLogins(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.AdminToken = tok
 	t.Cleanup(s.StopController)
 	return s
+}
+
+// AdminLogins are the SSH logins of AdminToken: the user running the tests
+// (when its name is a valid login) and root, as with `burrow dev`.
+func AdminLogins() []string {
+	if u := auth.LocalLogin(); u != "" && u != "root" {
+		return []string{u, "root"}
+	}
+	return []string{"root"}
 }
 
 func (s *System) startController() {

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/burrow-dev/burrow/internal/agent"
+	"github.com/burrow-dev/burrow/internal/sshd"
 )
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -26,7 +28,7 @@ reconnects by itself forever. Its own machine is a target named --name
 			if err != nil {
 				return err
 			}
-			o.Logger, o.Version = log, Version
+			o.Logger, o.Version, o.SFTPCommand = log, Version, sftpCommand()
 			if o.Targets, err = parseTargets(targets); err != nil {
 				return err
 			}
@@ -45,7 +47,9 @@ reconnects by itself forever. Its own machine is a target named --name
 	f.StringVar(&o.Token, "token", "", "join token (needed on first start only)")
 	f.StringVar(&o.DataDir, "data-dir", dataDir("agent"), "where the agent keeps its credential")
 	f.StringVar(&o.Name, "name", "", "agent and target name (default: hostname)")
-	f.StringArrayVar(&targets, "target", nil, "another reachable host, NAME=HOST[,allow=PORTS][,deny=PORTS] (repeatable)")
+	f.StringArrayVar(&targets, "target", nil, "another reachable host, NAME=HOST[,allow=PORTS][,deny=PORTS][,ssh=system] (repeatable)")
+	f.StringVar(&o.SSH, "ssh", "builtin", "who answers port 22 of this machine: builtin (the agent's SSH server), system (its sshd) or off")
+	f.StringArrayVar(&o.SSHEnvAllow, "ssh-env", nil, "environment variable SSH clients may set besides LANG, LC_*, TERM (repeatable; NAME or PREFIX*)")
 	f.StringVar(&o.Allow, "allow-ports", "", "ports of this machine users may reach, e.g. 22,80,8000-8999 (default all)")
 	f.StringVar(&o.Deny, "deny-ports", "", "ports of this machine users may not reach")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE for inventory (repeatable)")
@@ -55,14 +59,14 @@ reconnects by itself forever. Its own machine is a target named --name
 	return cmd
 }
 
-// parseTargets reads NAME=HOST[,allow=PORTS][,deny=PORTS]; a port list
+// parseTargets reads NAME=HOST[,allow=PORTS][,deny=PORTS][,ssh=system]; a port list
 // may itself hold commas ("db=10.0.0.5,allow=5432,6432,deny=22").
 func parseTargets(specs []string) ([]agent.Target, error) {
 	var ts []agent.Target
 	for _, s := range specs {
 		name, rest, ok := strings.Cut(s, "=")
 		if !ok || name == "" || rest == "" || rest[0] == ',' { // no HOST before the options
-			return nil, fmt.Errorf("--target %q: want NAME=HOST[,allow=PORTS][,deny=PORTS]", s)
+			return nil, fmt.Errorf("--target %q: want NAME=HOST[,allow=PORTS][,deny=PORTS][,ssh=system]", s)
 		}
 		parts := strings.Split(rest, ",")
 		t := agent.Target{Name: name, Host: parts[0]}
@@ -74,10 +78,16 @@ func parseTargets(specs []string) ([]agent.Target, error) {
 				cur = &t.Allow
 			case isKey && k == "deny":
 				cur = &t.Deny
+			case isKey && k == "ssh":
+				if v != agent.SSHSystem {
+					return nil, fmt.Errorf("--target %q: ssh=%s: only ssh=system (the host runs its own sshd) is possible", s, v)
+				}
+				t.SSH, cur = v, nil
+				continue
 			case !isKey && cur != nil:
 				v = p
 			default:
-				return nil, fmt.Errorf("--target %q: unknown option %q (want allow=PORTS or deny=PORTS)", s, p)
+				return nil, fmt.Errorf("--target %q: unknown option %q (want allow=PORTS, deny=PORTS or ssh=system)", s, p)
 			}
 			if *cur != "" {
 				*cur += ","
@@ -100,3 +110,36 @@ func parseLabels(specs []string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// sftpCommand is how the agent runs SFTP as another user: this very
+// binary, as `burrow sftp-server`.
+func sftpCommand() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return []string{exe, "sftp-server"}
+}
+
+func newSFTPServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "sftp-server",
+		Short:  "Serve SFTP on stdin and stdout (run by the agent's SSH server)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.Getwd()
+			if err != nil {
+				dir = "/"
+			}
+			return sshd.ServeSFTP(stdio{}, dir)
+		},
+	}
+}
+
+// stdio is stdin and stdout as one stream.
+type stdio struct{}
+
+func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Close() error                { return os.Stdout.Close() }

@@ -25,17 +25,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "burrow: "+describe(err))
 		var ex exitError
-		if errors.As(err, &ex) {
+		if errors.As(err, &ex) { // a remote program's status, already explained
 			return int(ex)
 		}
+		fmt.Fprintln(stderr, "burrow: "+describe(err))
 		return 1
 	}
 	return 0
 }
 
-// exitError carries a specific exit status.
+// exitError carries a specific exit status, printed by nobody.
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
@@ -70,7 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServerCmd(g), newAgentCmd(g), newDevCmd(g), newLoginCmd(g), newContextCmd(g),
 		newTargetsCmd(g), newPortForwardCmd(g), newProxyCmd(g), newTokenCmd(g), newJoinTokenCmd(g),
-		newPolicyCmd(g), newVersionCmd(g),
+		newPolicyCmd(g), newVersionCmd(g), newSFTPServerCmd(), newSSHCmd(g), newSSHConfigCmd(g), newCpCmd(g), newVNCCmd(g),
 	)
 	return root
 }

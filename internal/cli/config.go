@@ -93,15 +93,21 @@ func (c *Config) upsert(ctx Context) {
 	c.CurrentContext = ctx.Name
 }
 
-// clientConfig resolves the current context, then applies BURROW_URL,
-// BURROW_TOKEN, BURROW_FINGERPRINT and BURROW_CA_FILE over it.
-func clientConfig() (client.Config, error) {
+// clientConfig resolves the named context (the current one if name is
+// ""), then applies BURROW_URL, BURROW_TOKEN, BURROW_FINGERPRINT and
+// BURROW_CA_FILE over it.
+func clientConfig(name string) (client.Config, error) {
 	c, path, err := loadConfig()
 	if err != nil {
 		return client.Config{}, err
 	}
 	var cur Context
-	if ctx := c.find(c.CurrentContext); ctx != nil {
+	if name == "" {
+		name = c.CurrentContext
+	} else if c.find(name) == nil {
+		return client.Config{}, fmt.Errorf("no context named %s in %s; `burrow context list` shows them", name, path)
+	}
+	if ctx := c.find(name); ctx != nil {
 		cur = *ctx
 	}
 	override(&cur.URL, "BURROW_URL")
@@ -120,10 +126,25 @@ func override(dst *string, env string) {
 	}
 }
 
-func newClient() (*client.Client, error) {
-	cfg, err := clientConfig()
+func newClient() (*client.Client, error) { return newClientFor("") }
+
+// newClientFor is newClient for a named context ("" = the current one).
+func newClientFor(name string) (*client.Client, error) {
+	cfg, err := clientConfig(name)
 	if err != nil {
 		return nil, err
 	}
 	return client.New(cfg)
+}
+
+// contextName is the context a command uses: name, else the current one,
+// else "default".
+func contextName(name string) string {
+	if name != "" {
+		return name
+	}
+	if c, _, err := loadConfig(); err == nil && c.CurrentContext != "" {
+		return c.CurrentContext
+	}
+	return "default"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +56,7 @@ func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
 	welcomed := make(chan string, 1)
 	a, err := agent.New(agent.Options{
 		URL: c.URL(), Token: join, DataDir: filepath.Join(dir, "agent"), Name: name, Logger: log, Version: Version,
+		SFTPCommand: sftpCommand(),
 		OnWelcome: func(w *tunnelpb.Welcome) {
 			select {
 			case welcomed <- firstOr(w.GetAccepted(), "?"):
@@ -101,28 +103,48 @@ func devSetup(ctx context.Context, c *controller.Controller, agentDir string) (s
 	return c.CreateJoinToken(ctx, 10*time.Minute, 1)
 }
 
-// devContext reuses the dev context's token if the store still accepts it,
-// else mints a new admin token; either way it writes and selects the dev
-// context.
+// devContext reuses the dev context's token if the store still accepts it
+// with every login of devLogins, else mints a new admin token; either way
+// it writes and selects the dev context.
 func devContext(ctx context.Context, c *controller.Controller) error {
 	cfg, path, err := loadConfig()
 	if err != nil {
 		return err
 	}
 	dc := cfg.find("dev")
+	logins := devLogins()
 	token := ""
 	if dc != nil && dc.Token != "" {
-		if t, err := c.Store().TokenByHash(ctx, auth.Hash(dc.Token)); err == nil && t.RevokedAt == nil && t.Role == apitype.RoleAdmin {
+		t, err := c.Store().TokenByHash(ctx, auth.Hash(dc.Token))
+		if err == nil && t.RevokedAt == nil && t.Role == apitype.RoleAdmin && containsAll(t.Logins, logins) {
 			token = dc.Token
 		}
 	}
 	if token == "" {
-		if token, err = c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "dev", Role: apitype.RoleAdmin}); err != nil {
+		if token, err = c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "dev", Role: apitype.RoleAdmin, Logins: logins}); err != nil {
 			return err
 		}
 	}
 	cfg.upsert(Context{Name: "dev", URL: c.URL(), Token: token, Fingerprint: c.Fingerprint()})
 	return cfg.save(path)
+}
+
+// devLogins are the SSH logins of the dev admin token: the user running
+// burrow dev (when its name is a valid login) and root.
+func devLogins() []string {
+	if u := auth.LocalLogin(); u != "" && u != "root" {
+		return []string{u, "root"}
+	}
+	return []string{"root"}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func printDevHelp(g *globals, url, target string) {

@@ -157,33 +157,46 @@ func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, 
 }
 
 func newProxyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ctxName string
+	cmd := &cobra.Command{
 		Use:   "proxy TARGET PORT",
 		Short: "Connect stdin/stdout to a port on a target (an OpenSSH ProxyCommand)",
 		Long: `Connect standard input and output to PORT on TARGET through the controller.
 End of input is passed on as a half-close. Use it as an OpenSSH ProxyCommand:
-  ssh -o ProxyCommand='burrow proxy %n 22' user@web-1`,
+  ssh -o ProxyCommand='burrow proxy %n 22' user@web-1
+TARGET may end in ".burrow" (the ssh-config wildcard). For port 22 it also
+renews the certificate that "burrow ssh-config" set up, before it expires.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			target := strings.TrimSuffix(args[0], ".burrow")
 			port, err := strconv.Atoi(args[1])
 			if err != nil {
 				return fmt.Errorf("port %q is not a number", args[1])
 			}
-			c, err := newClient()
+			ctxName = contextName(ctxName)
+			c, err := newClientFor(ctxName)
 			if err != nil {
 				return err
 			}
-			conn, err := c.DialPortForward(cmd.Context(), args[0], port)
+			defer c.Close()
+			if port == 22 {
+				if id, err := managedIdentity(ctxName); err == nil && id.exists() {
+					if _, err := id.renew(cmd.Context(), c, managedCertRenew); err != nil {
+						fmt.Fprintf(g.stderr, "burrow: could not renew the SSH certificate: %s\n", describe(err))
+					}
+				}
+			}
+			conn, err := c.DialPortForward(cmd.Context(), target, port)
 			if err != nil {
 				return err
 			}
 			return proxyStdio(cmd.Context(), conn, os.Stdin, g.stdout)
 		},
 	}
+	cmd.Flags().StringVar(&ctxName, "context", "", "context to use (default: the current one)")
+	return cmd
 }
 
-// proxyStdio copies in→conn (then half-closes) and conn→out; it returns
-// when the target side has finished sending.
 func proxyStdio(ctx context.Context, conn net.Conn, in io.Reader, out io.Writer) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

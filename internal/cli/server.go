@@ -28,7 +28,7 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 			if err != nil {
 				return err
 			}
-			path, err := c.EnsureAdminToken(cmd.Context())
+			path, err := c.EnsureAdminToken(cmd.Context(), []string{"root"})
 			if err != nil {
 				return err
 			}

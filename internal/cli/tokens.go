@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,13 +31,15 @@ func newTokenCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(t)
 			}
 			fmt.Fprintln(g.stdout, t.Secret)
-			fmt.Fprintf(g.stderr, "token %s for %s (%s) created; the secret above is shown only once\n", t.ID, t.Subject, t.Role)
+			fmt.Fprintf(g.stderr, "token %s for %s (%s, ssh logins: %s) created; the secret above is shown only once\n",
+				t.ID, t.Subject, t.Role, logins(t.Logins))
 			return nil
 		},
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "token name (required)")
 	create.Flags().StringVar(&req.Subject, "subject", "", "user the token acts as (default: the name)")
 	create.Flags().StringVar(&req.Role, "role", "member", "admin or member")
+	create.Flags().StringSliceVar(&req.Logins, "login", nil, "OS user the token may log in as over SSH; repeat for more (default: root for an admin, the subject for a member)")
 	create.Flags().DurationVar(&req.TTL, "ttl", 0, "lifetime, e.g. 720h (default: no expiry)")
 	create.Flags().StringVarP(&createOut, "output", "o", "", "json for the whole record (id and secret)")
 	create.MarkFlagRequired("name")
@@ -55,9 +58,10 @@ func newTokenCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(ts)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tROLE\tEXPIRES\tREVOKED")
+			fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tROLE\tLOGINS\tEXPIRES\tREVOKED")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, t.Role, when(t.ExpiresAt), when(t.RevokedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, t.Role, logins(t.Logins),
+					when(t.ExpiresAt), when(t.RevokedAt))
 			}
 			return tw.Flush()
 		},
@@ -75,6 +79,14 @@ func newTokenCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// logins shows a token's SSH logins, "-" for none.
+func logins(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ",")
 }
 
 func when(t *time.Time) string {

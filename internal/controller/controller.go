@@ -1,7 +1,7 @@
 // Package controller is the composition root of `burrow server`: one TLS
-// listener carrying gRPC for agents and HTTP for users, the store, the
-// agent back end (tunnel.Server), the one dialer and the REST API, with
-// graceful shutdown that drains sessions for a bounded time.
+// listener carrying gRPC for agents and HTTP for users, the store, the SSH
+// user CA, the agent back end (tunnel.Server), the one dialer and the REST
+// API, with graceful shutdown that drains sessions for a bounded time.
 package controller
 
 import (
@@ -26,6 +26,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/api"
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
 	"github.com/burrow-dev/burrow/internal/store/sqlite"
 	"github.com/burrow-dev/burrow/internal/tlsutil"
@@ -64,6 +65,7 @@ type Controller struct {
 	log         *slog.Logger
 	ln          net.Listener
 	st          store.Store
+	ca          *sshca.Authority
 	tlsCfg      *tls.Config
 	fingerprint string
 	tunnels     *tunnel.Server
@@ -84,6 +86,10 @@ func New(o Options) (*Controller, error) {
 		return nil, err
 	}
 	if err := c.setupStore(); err != nil {
+		return nil, err
+	}
+	if err := c.setupCA(); err != nil {
+		c.st.Close()
 		return nil, err
 	}
 	c.wire()
@@ -170,6 +176,18 @@ func (c *Controller) setupStore() error {
 	return nil
 }
 
+// setupCA loads the SSH user CA, creating it on first start.
+func (c *Controller) setupCA() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, err := sshca.Open(ctx, c.st, c.opts.Now)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	c.ca = ca
+	return nil
+}
+
 // wire builds the parts: back end, dialer, API, servers, metrics.
 func (c *Controller) wire() {
 	reg := prometheus.NewRegistry()
@@ -179,11 +197,12 @@ func (c *Controller) wire() {
 	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
 		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
 		OnPresence: func(n int) { agents.Set(float64(n)) },
+		UserCAKeys: c.ca.UserCAKeys,
 	})
 	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca,
 	})
 	c.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -217,6 +236,9 @@ func (c *Controller) Fingerprint() string { return c.fingerprint }
 
 // Store is the controller's store.
 func (c *Controller) Store() store.Store { return c.st }
+
+// CA is the controller's SSH user certificate authority.
+func (c *Controller) CA() *sshca.Authority { return c.ca }
 
 // Run serves until ctx ends, then shuts down gracefully: it stops
 // accepting, lets open sessions finish for up to DrainTimeout, and closes
@@ -260,15 +282,16 @@ func (c *Controller) Close() error {
 	return c.st.Close()
 }
 
-// EnsureAdminToken creates an admin token when the store has no user
-// token at all, and writes its secret to DataDir/admin-token (0600). It
-// returns the path written, or "" when tokens already existed.
-func (c *Controller) EnsureAdminToken(ctx context.Context) (string, error) {
+// EnsureAdminToken creates an admin token that may log in over SSH as
+// logins (none: the API's default, root) when the store has no user token
+// at all, and writes its secret to DataDir/admin-token (0600). It returns
+// the path written, or "" when tokens already existed.
+func (c *Controller) EnsureAdminToken(ctx context.Context, logins []string) (string, error) {
 	ts, err := c.st.ListTokens(ctx)
 	if err != nil || len(ts) > 0 {
 		return "", err
 	}
-	secret, err := c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "admin", Role: apitype.RoleAdmin})
+	secret, err := c.CreateToken(ctx, apitype.CreateTokenRequest{Name: "admin", Role: apitype.RoleAdmin, Logins: logins})
 	if err != nil {
 		return "", err
 	}

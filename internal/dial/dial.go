@@ -25,6 +25,7 @@ type Principal struct {
 	Subject string
 	Role    string
 	TokenID string
+	Logins  []string // OS users the token may log in as over SSH
 }
 
 // Route says where an online target lives and what its agent allows.

@@ -80,6 +80,27 @@ type Session struct {
 	Result    string // "" while open; "ok" or an error code / message after
 }
 
+// CA kinds.
+const (
+	CAUser = "user" // signs user certificates
+	CAHost = "host" // signs agents' host keys
+)
+
+// CAKey is one SSH certificate authority key. A kind has at most one
+// current key (RetiredAt nil), the one that signs. Rotation retires it and
+// adds its successor; a retired key is still trusted, so certificates it
+// signed keep working, until TrustedUntil (never trusted again when
+// TrustedUntil is nil).
+type CAKey struct {
+	ID           string
+	Kind         string // CAUser or CAHost
+	Public       string // authorized_keys line
+	Private      []byte // OpenSSH PEM private key
+	CreatedAt    time.Time
+	RetiredAt    *time.Time
+	TrustedUntil *time.Time
+}
+
 // Policy is the controller-side port policy of a target.
 type Policy struct {
 	Target string
@@ -111,7 +132,8 @@ type Store interface {
 	UseJoinToken(ctx context.Context, hash []byte, now time.Time) (JoinToken, error)
 
 	// UpsertAgent inserts or replaces the agent with a.ID (CreatedAt of an
-	// existing row is kept).
+	// existing row is kept; every other field, HostKey included, is
+	// replaced).
 	UpsertAgent(ctx context.Context, a Agent) error
 	// Agent returns one agent; ErrNotFound.
 	Agent(ctx context.Context, id string) (Agent, error)
@@ -133,6 +155,15 @@ type Store interface {
 	// (ErrNotFound if none).
 	SetPolicy(ctx context.Context, p Policy) error
 	Policy(ctx context.Context, target string) (Policy, error)
+
+	// CreateCAKey inserts k; ErrConflict if the ID exists, or if k is
+	// current (RetiredAt nil) and its kind already has a current key, so
+	// that of two controllers creating the first CA at once exactly one
+	// succeeds.
+	CreateCAKey(ctx context.Context, k CAKey) error
+	// ListCAKeys returns every key of kind, retired ones included, oldest
+	// first.
+	ListCAKeys(ctx context.Context, kind string) ([]CAKey, error)
 
 	// Ping checks the store is usable (for /readyz).
 	Ping(ctx context.Context) error

@@ -42,6 +42,10 @@ type ServerOptions struct {
 	OpenTimeout time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// UserCAKeys, if set, returns the user CA keys (authorized_keys lines)
+	// whose certificates agents' SSH servers accept; it goes to each agent
+	// in its Welcome and in PushTrust.
+	UserCAKeys func() []string
 	// OnPresence, if set, is called with the number of connected agents
 	// whenever it changes.
 	OnPresence func(n int)

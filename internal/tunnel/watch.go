@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync/atomic"
 	"time"
@@ -101,7 +102,7 @@ func (s *Server) sendAgent(ac *agentConn, stream tunnelpb.Controller_WatchServer
 // replaces its own previous stream at once; a target name held by another
 // online agent is refused.
 func (s *Server) register(ac *agentConn) *tunnelpb.Welcome {
-	w := &tunnelpb.Welcome{AgentId: ac.id, Refused: map[string]string{}}
+	w := &tunnelpb.Welcome{AgentId: ac.id, Refused: map[string]string{}, Trust: s.trust()}
 	ac.targets = make(map[string]*tunnelpb.Target)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,6 +130,11 @@ func (s *Server) refuseLocked(ac *agentConn, t *tunnelpb.Target) string {
 	}
 	if _, err := auth.ParsePolicy(t.GetAllowPorts(), t.GetDenyPorts()); err != nil {
 		return err.Error()
+	}
+	switch t.GetSsh() {
+	case "", "builtin", "system":
+	default:
+		return fmt.Sprintf("unknown ssh kind %q", t.GetSsh())
 	}
 	if _, dup := ac.targets[t.GetName()]; dup {
 		return "declared twice"
@@ -177,12 +183,40 @@ func (s *Server) remember(ctx context.Context, ac *agentConn) error {
 	a := store.Agent{
 		ID: ac.id, Name: old.Name, CreatedAt: old.CreatedAt, LastSeen: s.opts.Now(),
 		OS: ac.inv.GetOs(), Arch: ac.inv.GetArch(), Version: ac.inv.GetVersion(),
-		Labels: maps.Clone(ac.inv.GetLabels()),
+		Labels: maps.Clone(ac.inv.GetLabels()), HostKey: ac.inv.GetHostKey(),
 	}
 	for _, t := range ac.inv.GetTargets() {
 		if _, ok := ac.targets[t.GetName()]; ok {
-			a.Targets = append(a.Targets, store.Target{Name: t.GetName(), Host: t.GetHost(), Allow: t.GetAllowPorts(), Deny: t.GetDenyPorts()})
+			a.Targets = append(a.Targets, store.Target{Name: t.GetName(), Host: t.GetHost(), Allow: t.GetAllowPorts(), Deny: t.GetDenyPorts(), SSH: t.GetSsh()})
 		}
 	}
 	return s.opts.Store.UpsertAgent(ctx, a)
+}
+
+// trust is what agents' SSH servers should accept now.
+func (s *Server) trust() *tunnelpb.Trust {
+	t := &tunnelpb.Trust{}
+	if s.opts.UserCAKeys != nil {
+		t.UserCaKeys = s.opts.UserCAKeys()
+	}
+	return t
+}
+
+// PushTrust sends the current trust to every connected agent (after a CA
+// rotation or a revocation). Agents that are offline get it in their next
+// Welcome.
+func (s *Server) PushTrust() {
+	in := &tunnelpb.Instruction{Action: &tunnelpb.Instruction_Trust{Trust: s.trust()}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ac := range s.agents {
+		select {
+		case ac.send <- in:
+		case <-ac.ctx.Done():
+		default:
+			// A full queue means a stuck stream; the ping deadline drops
+			// it and the agent gets the trust again in its next Welcome.
+			ac.cancel()
+		}
+	}
 }

@@ -21,9 +21,10 @@
 // in UTC: sub-microsecond precision, the location and the monotonic reading
 // are dropped (time.Time.UnixMicro truncates). Microseconds cover the whole
 // range of years 1 to 9999, the zero time.Time included, and match
-// PostgreSQL's timestamp precision. Nil *time.Time fields are NULL. Hashes are
-// stored as lower-case hex TEXT, and agent labels and targets as JSON TEXT, so
-// the schema stays portable to PostgreSQL.
+// PostgreSQL's timestamp precision. Nil *time.Time fields are NULL. Hashes and
+// CA private keys are stored as lower-case hex TEXT, and agent labels and
+// targets and token logins as JSON TEXT, so the schema stays portable to
+// PostgreSQL.
 package sqlite
 
 import (
@@ -402,21 +403,24 @@ func hashFromDB(s string) ([]byte, error) {
 
 // Tokens.
 
-const tokenCols = `id, name, hash, subject, role, created_at, expires_at, revoked_at`
+const tokenCols = `id, name, hash, subject, role, logins, created_at, expires_at, revoked_at`
 
 func scanToken(sc scanner) (store.Token, error) {
 	var (
-		t        store.Token
-		hash     string
-		created  int64
-		exp, rev sql.NullInt64
+		t            store.Token
+		hash, logins string
+		created      int64
+		exp, rev     sql.NullInt64
 	)
-	if err := sc.Scan(&t.ID, &t.Name, &hash, &t.Subject, &t.Role, &created, &exp, &rev); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &hash, &t.Subject, &t.Role, &logins, &created, &exp, &rev); err != nil {
 		return store.Token{}, err
 	}
 	h, err := hashFromDB(hash)
 	if err != nil {
 		return store.Token{}, err
+	}
+	if err := json.Unmarshal([]byte(logins), &t.Logins); err != nil {
+		return store.Token{}, fmt.Errorf("bad stored logins: %w", err)
 	}
 	t.Hash, t.CreatedAt, t.ExpiresAt, t.RevokedAt = h, fromDB(created), fromDBPtr(exp), fromDBPtr(rev)
 	return t, nil
@@ -424,8 +428,12 @@ func scanToken(sc scanner) (store.Token, error) {
 
 // CreateToken inserts t; store.ErrConflict if the ID or hash exists.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, hashToDB(t.Hash), t.Subject, t.Role, toDB(t.CreatedAt), toDBPtr(t.ExpiresAt), toDBPtr(t.RevokedAt))
+	logins, err := json.Marshal(t.Logins)
+	if err == nil {
+		_, err = db.write.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, hashToDB(t.Hash), t.Subject, t.Role, string(logins),
+			toDB(t.CreatedAt), toDBPtr(t.ExpiresAt), toDBPtr(t.RevokedAt))
+	}
 	return wrap("create token", err)
 }
 
@@ -530,7 +538,7 @@ func joinTokenRefusal(ctx context.Context, tx *sql.Tx, hash string, now int64) e
 
 // Agents.
 
-const agentCols = `id, name, os, arch, version, labels, targets, created_at, last_seen`
+const agentCols = `id, name, os, arch, version, labels, targets, host_key, created_at, last_seen`
 
 // targetJSON is the stored form of a store.Target, with stable key names.
 type targetJSON struct {
@@ -585,7 +593,7 @@ func scanAgent(sc scanner) (store.Agent, error) {
 		labels, targets   string
 		created, lastSeen int64
 	)
-	if err := sc.Scan(&a.ID, &a.Name, &a.OS, &a.Arch, &a.Version, &labels, &targets, &created, &lastSeen); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &a.OS, &a.Arch, &a.Version, &labels, &targets, &a.HostKey, &created, &lastSeen); err != nil {
 		return store.Agent{}, err
 	}
 	if err := decodeAgentJSON(&a, labels, targets); err != nil {
@@ -601,12 +609,13 @@ func (db *DB) UpsertAgent(ctx context.Context, a store.Agent) error {
 	labels, targets, err := encodeAgentJSON(a)
 	if err == nil {
 		_, err = db.write.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET
 				name = excluded.name, os = excluded.os, arch = excluded.arch,
 				version = excluded.version, labels = excluded.labels,
-				targets = excluded.targets, last_seen = excluded.last_seen`,
-			a.ID, a.Name, a.OS, a.Arch, a.Version, labels, targets, toDB(a.CreatedAt), toDB(a.LastSeen))
+				targets = excluded.targets, host_key = excluded.host_key,
+				last_seen = excluded.last_seen`,
+			a.ID, a.Name, a.OS, a.Arch, a.Version, labels, targets, a.HostKey, toDB(a.CreatedAt), toDB(a.LastSeen))
 	}
 	return wrap("upsert agent", err)
 }
@@ -728,4 +737,43 @@ func (db *DB) Policy(ctx context.Context, target string) (store.Policy, error) {
 	err := db.policy.QueryRowContext(ctx, target).
 		Scan(&p.Target, &p.Allow, &p.Deny)
 	return p, wrap("policy", err)
+}
+
+// CA keys.
+
+const caKeyCols = `id, kind, public_key, private_key, created_at, retired_at, trusted_until`
+
+func scanCAKey(sc scanner) (store.CAKey, error) {
+	var (
+		k                store.CAKey
+		private          string
+		created          int64
+		retired, trusted sql.NullInt64
+	)
+	if err := sc.Scan(&k.ID, &k.Kind, &k.Public, &private, &created, &retired, &trusted); err != nil {
+		return store.CAKey{}, err
+	}
+	priv, err := hex.DecodeString(private)
+	if err != nil {
+		return store.CAKey{}, fmt.Errorf("bad stored private key of CA %s: %w", k.ID, err)
+	}
+	k.Private, k.CreatedAt, k.RetiredAt, k.TrustedUntil = priv, fromDB(created), fromDBPtr(retired), fromDBPtr(trusted)
+	return k, nil
+}
+
+// CreateCAKey inserts k; store.ErrConflict if the ID exists or k is
+// current and its kind already has a current key (a partial unique index
+// enforces that).
+func (db *DB) CreateCAKey(ctx context.Context, k store.CAKey) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO ca_keys (`+caKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Kind, k.Public, hex.EncodeToString(k.Private), toDB(k.CreatedAt), toDBPtr(k.RetiredAt), toDBPtr(k.TrustedUntil))
+	return wrap("create CA key", err)
+}
+
+// ListCAKeys returns every key of kind, oldest CreatedAt first (then by
+// ID).
+func (db *DB) ListCAKeys(ctx context.Context, kind string) ([]store.CAKey, error) {
+	ks, err := queryAll(ctx, db.read, scanCAKey,
+		`SELECT `+caKeyCols+` FROM ca_keys WHERE kind = ? ORDER BY created_at, id`, kind)
+	return ks, wrap("list CA keys", err)
 }

@@ -269,3 +269,47 @@ func BenchmarkStartEndSessions(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "sessions/s")
 }
+
+// TestUpgradeFrom0001 opens a database made by the first migration only:
+// its tokens read back without logins and its agents without host keys.
+func TestUpgradeFrom0001(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "burrow.db")
+	old, err := openPool(dsn(path, writerParams()), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`,
+		string(body),
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+		`INSERT INTO tokens VALUES ('t1', 'n', '01', 'alice', 'admin', 0, NULL, NULL)`,
+		`INSERT INTO agents VALUES ('a1', 'one', 'linux', 'amd64', 'v1', 'null', 'null', 0, 0)`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	old.Close()
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tok, err := db.TokenByHash(ctx, []byte{1})
+	if err != nil || tok.ID != "t1" || tok.Logins != nil {
+		t.Errorf("old token = %+v, %v; want t1 without logins", tok, err)
+	}
+	a, err := db.Agent(ctx, "a1")
+	if err != nil || a.HostKey != "" {
+		t.Errorf("old agent = %+v, %v; want a1 without host key", a, err)
+	}
+	if err := db.CreateCAKey(ctx, store.CAKey{ID: "k", Kind: store.CAUser, CreatedAt: time.Now()}); err != nil {
+		t.Errorf("CreateCAKey after upgrade: %v", err)
+	}
+}

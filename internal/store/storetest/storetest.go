@@ -8,7 +8,8 @@
 // writes carry a sub-microsecond remainder below 500ns, so an implementation
 // that rounds to the microsecond (PostgreSQL timestamptz) passes too.
 //
-// Labels and Targets compare equal when both are empty, whether nil or not.
+// Labels, Targets, Logins and CA private keys compare equal when both are
+// empty, whether nil or not.
 package storetest
 
 import (
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeToken", testRevokeToken},
 		{"RevokeSubject", testRevokeSubject},
 		{"ListTokens", testListTokens},
+		{"TokenLogins", testTokenLogins},
 		{"JoinTokenUse", testJoinTokenUse},
 		{"JoinTokenRefused", testJoinTokenRefused},
 		{"JoinTokenConcurrentUse", testJoinTokenConcurrentUse},
@@ -48,11 +50,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TouchAgent", testTouchAgent},
 		{"DeleteAgent", testDeleteAgent},
 		{"ListAgents", testListAgents},
+		{"AgentHostKey", testAgentHostKey},
 		{"SessionsStartEnd", testSessionsStartEnd},
 		{"SessionsLimit", testSessionsLimit},
 		{"SessionsLargeBatch", testSessionsLargeBatch},
 		{"SessionsEmptyBatch", testSessionsEmptyBatch},
 		{"Policy", testPolicy},
+		{"CAKeys", testCAKeys},
+		{"CAKeyConflict", testCAKeyConflict},
+		{"CAKeyConcurrentCreate", testCAKeyConcurrentCreate},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Ping", testPing},
 	}
@@ -138,7 +144,7 @@ func must(t *testing.T, what string, err error) {
 func checkToken(t *testing.T, got, want store.Token) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || !slices.Equal(got.Hash, want.Hash) ||
-		got.Subject != want.Subject || got.Role != want.Role {
+		got.Subject != want.Subject || got.Role != want.Role || !slices.Equal(got.Logins, want.Logins) {
 		t.Errorf("token = %+v, want %+v", got, want)
 	}
 	checkTime(t, "token "+want.ID+" CreatedAt", got.CreatedAt, want.CreatedAt)
@@ -158,7 +164,7 @@ func checkJoinToken(t *testing.T, got, want store.JoinToken) {
 func checkAgent(t *testing.T, got, want store.Agent) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.OS != want.OS || got.Arch != want.Arch ||
-		got.Version != want.Version {
+		got.Version != want.Version || got.HostKey != want.HostKey {
 		t.Errorf("agent = %+v, want %+v", got, want)
 	}
 	if !maps.Equal(got.Labels, want.Labels) {
@@ -189,7 +195,8 @@ func checkSession(t *testing.T, got, want store.Session) {
 func testTokenCreateAndLookup(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tokens := []store.Token{
-		{ID: "t1", Name: "laptop", Hash: hash("t1"), Subject: "alice", Role: "admin", CreatedAt: at(0)},
+		{ID: "t1", Name: "laptop", Hash: hash("t1"), Subject: "alice", Role: "admin", Logins: []string{"root", "alice"},
+			CreatedAt: at(0)},
 		{ID: "t2", Name: "ci", Hash: hash("t2"), Subject: "bob", Role: "member", CreatedAt: at(time.Second),
 			ExpiresAt: ptr(at(time.Hour))},
 		{ID: "t3", Name: "old", Hash: hash("t3"), Subject: "bob", Role: "member", CreatedAt: at(2 * time.Second),
@@ -292,6 +299,31 @@ func testListTokens(t *testing.T, s store.Store) {
 	}
 	for i := range want {
 		checkToken(t, got[i], want[i])
+	}
+}
+
+func testTokenLogins(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tokens := []store.Token{
+		{ID: "nil", Hash: hash("nil"), Subject: "a", Role: "member", CreatedAt: at(0)},
+		{ID: "empty", Hash: hash("empty"), Subject: "b", Role: "member", Logins: []string{}, CreatedAt: at(time.Second)},
+		{ID: "one", Hash: hash("one"), Subject: "c", Role: "member", Logins: []string{"c"}, CreatedAt: at(2 * time.Second)},
+		{ID: "many", Hash: hash("many"), Subject: "d", Role: "admin",
+			Logins: []string{"root", "_svc", "d.e-f", "ünï\"code"}, CreatedAt: at(3 * time.Second)},
+	}
+	for _, tok := range tokens {
+		must(t, "CreateToken "+tok.ID, s.CreateToken(ctx, tok))
+		got, err := s.TokenByHash(ctx, tok.Hash)
+		must(t, "TokenByHash "+tok.ID, err)
+		checkToken(t, got, tok)
+	}
+	got, err := s.ListTokens(ctx)
+	must(t, "ListTokens", err)
+	if len(got) != len(tokens) {
+		t.Fatalf("ListTokens returned %d tokens, want %d", len(got), len(tokens))
+	}
+	for i := range tokens {
+		checkToken(t, got[i], tokens[i])
 	}
 }
 
@@ -409,9 +441,10 @@ func testAgentRoundTrip(t *testing.T, s store.Store) {
 			ID: "a3", Name: "three", OS: "linux", Arch: "arm64", Version: "v1.2.3",
 			Labels: map[string]string{"env": "prod", "team": "infra", "quote\"": "ünï\ncode"},
 			Targets: []store.Target{
-				{Name: "three", Host: "localhost", Allow: "22,443", Deny: ""},
-				{Name: "db", Host: "10.0.0.5", Allow: "", Deny: "1-1023"},
+				{Name: "three", Host: "localhost", Allow: "22,443", Deny: "", SSH: "builtin"},
+				{Name: "db", Host: "10.0.0.5", Allow: "", Deny: "1-1023", SSH: "system"},
 			},
+			HostKey:   hostKey,
 			CreatedAt: at(-24 * time.Hour), LastSeen: at(time.Hour),
 		}},
 	}
@@ -498,6 +531,28 @@ func testListAgents(t *testing.T, s store.Store) {
 	}
 	for i := range want {
 		checkAgent(t, got[i], want[i])
+	}
+}
+
+// hostKey is an agent's SSH host public key as the store receives it.
+const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0n9Pw9bGdZ1o7rSg8bQh5dUu7hB2D0g7bQk1o7hA9x burrow-host"
+
+func testAgentHostKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := store.Agent{ID: "a1", Name: "one", CreatedAt: at(0), LastSeen: at(0)}
+	steps := []string{"", hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyAfterReinstallxxxxxxxxxxxxxxxxxx", ""}
+	for i, hk := range steps {
+		a.HostKey, a.LastSeen = hk, at(time.Duration(i)*time.Second)
+		must(t, fmt.Sprintf("UpsertAgent #%d", i), s.UpsertAgent(ctx, a))
+		got, err := s.Agent(ctx, a.ID)
+		must(t, fmt.Sprintf("Agent #%d", i), err)
+		checkAgent(t, got, a)
+		all, err := s.ListAgents(ctx)
+		must(t, fmt.Sprintf("ListAgents #%d", i), err)
+		if len(all) != 1 {
+			t.Fatalf("ListAgents returned %d agents, want 1", len(all))
+		}
+		checkAgent(t, all[0], a)
 	}
 }
 
@@ -622,6 +677,122 @@ func testPolicy(t *testing.T, s store.Store) {
 	if got != steps[1] {
 		t.Errorf("Policy db = %+v, want %+v", got, steps[1])
 	}
+}
+
+// CA keys.
+
+// caKey returns a CA key of kind created at at(d); the key material is
+// opaque to the store.
+func caKey(id, kind string, d time.Duration) store.CAKey {
+	return store.CAKey{ID: id, Kind: kind, Public: "ssh-ed25519 AAAA" + id + " burrow-" + kind + "-ca",
+		Private:   []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n" + id + "\x00\xff\n-----END OPENSSH PRIVATE KEY-----\n"),
+		CreatedAt: at(d)}
+}
+
+// retired returns k retired at at(d) and trusted until at(until), or not
+// trusted at all if until is negative.
+func retired(k store.CAKey, d, until time.Duration) store.CAKey {
+	k.RetiredAt = ptr(at(d))
+	if until >= 0 {
+		k.TrustedUntil = ptr(at(until))
+	}
+	return k
+}
+
+func checkCAKeys(t *testing.T, s store.Store, kind string, want []store.CAKey) {
+	t.Helper()
+	got, err := s.ListCAKeys(t.Context(), kind)
+	must(t, "ListCAKeys "+kind, err)
+	if len(got) != len(want) {
+		t.Fatalf("ListCAKeys(%q) returned %d keys, want %d: %+v", kind, len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.ID != w.ID || g.Kind != w.Kind || g.Public != w.Public || !slices.Equal(g.Private, w.Private) {
+			t.Errorf("CA key #%d = %+v, want %+v", i, g, w)
+		}
+		checkTime(t, "CA key "+w.ID+" CreatedAt", g.CreatedAt, w.CreatedAt)
+		checkTimePtr(t, "CA key "+w.ID+" RetiredAt", g.RetiredAt, w.RetiredAt)
+		checkTimePtr(t, "CA key "+w.ID+" TrustedUntil", g.TrustedUntil, w.TrustedUntil)
+	}
+}
+
+func testCAKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	checkCAKeys(t, s, store.CAUser, nil)
+	// Inserted out of CreatedAt order: two retired generations, the
+	// current key, and a host key.
+	keys := []store.CAKey{
+		caKey("u3", store.CAUser, 2*time.Hour),
+		retired(caKey("u1", store.CAUser, 0), time.Hour, -1),
+		caKey("h1", store.CAHost, time.Minute),
+		retired(caKey("u2", store.CAUser, time.Hour), 2*time.Hour, 3*time.Hour),
+	}
+	for _, k := range keys {
+		must(t, "CreateCAKey "+k.ID, s.CreateCAKey(ctx, k))
+	}
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{keys[1], keys[3], keys[0]})
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{keys[2]})
+	checkCAKeys(t, s, "other", nil)
+}
+
+func testCAKeyConflict(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	cur := caKey("u1", store.CAUser, 0)
+	must(t, "CreateCAKey", s.CreateCAKey(ctx, cur))
+	tests := []struct {
+		name string
+		key  store.CAKey
+	}{
+		{"same ID", retired(caKey("u1", store.CAUser, time.Hour), time.Hour, -1)},
+		{"same ID other kind", caKey("u1", store.CAHost, time.Hour)},
+		{"second current key", caKey("u2", store.CAUser, time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkErr(t, "CreateCAKey", s.CreateCAKey(ctx, tt.key), store.ErrConflict)
+		})
+	}
+	// Retired keys and current keys of another kind do not conflict.
+	old := retired(caKey("u0", store.CAUser, -time.Hour), 0, time.Hour)
+	host := caKey("h1", store.CAHost, 0)
+	must(t, "CreateCAKey retired", s.CreateCAKey(ctx, old))
+	must(t, "CreateCAKey host", s.CreateCAKey(ctx, host))
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{old, cur})
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{host})
+}
+
+// testCAKeyConcurrentCreate is two controllers' first start, many times
+// over: exactly one current key wins, the others get ErrConflict.
+func testCAKeyConcurrentCreate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const goroutines = 10
+	var wg sync.WaitGroup
+	errs := make([]error, goroutines)
+	start := make(chan struct{})
+	for i := range goroutines {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.CreateCAKey(ctx, caKey(fmt.Sprintf("u%d", i), store.CAUser, time.Duration(i)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0:
+			t.Errorf("CreateCAKey u%d and u%d both succeeded", won, i)
+		case err == nil:
+			won = i
+		default:
+			checkErr(t, fmt.Sprintf("CreateCAKey u%d", i), err, store.ErrConflict)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no CreateCAKey succeeded")
+	}
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{caKey(fmt.Sprintf("u%d", won), store.CAUser, time.Duration(won))})
 }
 
 // Concurrency and health.

@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/sshd"
+	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+)
+
+// SSH kinds of a target: who answers its port 22.
+const (
+	SSHBuiltin = "builtin" // the agent's own SSH server, over tunnel streams only
+	SSHSystem  = "system"  // the host's own sshd
+	SSHOff     = ""        // port 22 is an ordinary port
+)
+
+const hostKeyFile = "ssh_host_ed25519_key"
+
+// loadHostKey reads the agent's SSH host key, creating it on first start.
+// It is registered with the controller in every hello, so clients can
+// check it without trusting on first use.
+func loadHostKey(dir string) (ssh.Signer, error) {
+	path := filepath.Join(dir, hostKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		block, err := ssh.MarshalPrivateKey(priv, "burrow agent host key")
+		if err != nil {
+			return nil, err
+		}
+		b = pem.EncodeToMemory(block)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("host key: %w", err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, fmt.Errorf("host key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s is unreadable (%v); remove it to make a new one", path, err)
+	}
+	return signer, nil
+}
+
+// setTrust installs the user CA keys the controller sent and caches them,
+// so the agent keeps accepting certificates while the controller is away.
+func (a *Agent) setTrust(t *tunnelpb.Trust) {
+	if t == nil {
+		return
+	}
+	var keys []ssh.PublicKey
+	for _, line := range t.GetUserCaKeys() {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			a.log.Error("controller sent an unreadable user CA key", "err", err)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	a.userCAs.Store(&keys)
+	if strings.Join(a.state.UserCAKeys, "\n") == strings.Join(t.GetUserCaKeys(), "\n") {
+		return
+	}
+	a.state.UserCAKeys = t.GetUserCaKeys()
+	if err := a.state.Save(a.opts.DataDir); err != nil {
+		a.log.Error("cannot cache the SSH trust", "err", err)
+	}
+}
+
+func (a *Agent) trusted() []ssh.PublicKey {
+	if p := a.userCAs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// startSSH prepares the built-in SSH server.
+func (a *Agent) startSSH() error {
+	key, err := loadHostKey(a.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	a.hostKey = key
+	a.setTrust(&tunnelpb.Trust{UserCaKeys: a.state.UserCAKeys})
+	a.sshd, err = sshd.New(sshd.Options{
+		HostKey:     key,
+		Trust:       a.trusted,
+		Name:        a.self,
+		DialTCP:     a.dialForSSH,
+		SFTPCommand: a.opts.SFTPCommand,
+		EnvAllow:    a.opts.SSHEnvAllow,
+		Logger:      a.log.With("component", "sshd"),
+	})
+	return err
+}
+
+// dialForSSH serves ssh -L from the target's point of view: the agent's
+// own loopback, or one of its declared targets, each under its own port
+// policy. Nothing else is reachable, as with port-forward.
+func (a *Agent) dialForSSH(ctx context.Context, host string, port int) (net.Conn, error) {
+	name := ""
+	switch host {
+	case "localhost", "127.0.0.1", "::1", a.self:
+		name = a.self
+	default:
+		for _, t := range a.targets {
+			if t.Name == host || t.Host == host {
+				name = t.Name
+			}
+		}
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%s is not one of the targets of agent %s; forward to localhost or a declared target", host, a.self)
+	}
+	return a.connect(ctx, name, port)
+}

@@ -1,0 +1,301 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/pkg/sftp"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// remotePath is "[USER@]TARGET:PATH".
+type remotePath struct{ login, target, path string }
+
+// parseRemote tells a remote argument from a local one the way scp does:
+// a colon before any slash.
+func parseRemote(arg string) (remotePath, bool) {
+	i := strings.Index(arg, ":")
+	if i <= 0 || strings.Contains(arg[:i], "/") {
+		return remotePath{}, false
+	}
+	login, target := splitLogin(arg[:i])
+	return remotePath{login: login, target: target, path: arg[i+1:]}, true
+}
+
+func newCpCmd(g *globals) *cobra.Command {
+	var recursive, quiet bool
+	var login string
+	cmd := &cobra.Command{
+		Use:   "cp [-r] SOURCE... DEST",
+		Short: "Copy files to or from a target (over SFTP)",
+		Long: `Copy files between this machine and a target, like scp. A remote path is
+[USER@]TARGET:PATH, relative to the login's home directory. Modes and
+modification times are kept; -r copies folders. A progress bar is shown
+when standard error is a terminal.`,
+		Example: `  burrow cp ./build.tgz web-1:/tmp/
+  burrow cp -r web-1:/var/log/app ./logs
+  burrow cp root@web-1:/etc/hosts .`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			showProgress := !quiet && isTerminal(g.stderr)
+			return runCp(cmd.Context(), g, login, args[:len(args)-1], args[len(args)-1], recursive, showProgress)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&recursive, "recursive", "r", false, "copy folders and their contents")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.StringVarP(&login, "login", "l", "", "user to log in as (default: your local user name)")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// copier copies between the local file system and one SFTP session.
+type copier struct {
+	sftp      *sftp.Client
+	recursive bool
+	progress  bool
+	stderr    io.Writer
+}
+
+func runCp(ctx context.Context, g *globals, login string, srcs []string, dst string, recursive, progress bool) error {
+	dstRemote, upload := parseRemote(dst)
+	var remote remotePath
+	if upload {
+		remote = dstRemote
+	}
+	for _, s := range srcs {
+		r, isRemote := parseRemote(s)
+		switch {
+		case isRemote && upload:
+			return fmt.Errorf("cannot copy from %s to %s: one side must be local", s, dst)
+		case !isRemote && !upload:
+			return fmt.Errorf("neither %s nor %s is remote (TARGET:PATH)", s, dst)
+		case isRemote && remote.target != "" && (r.target != remote.target || r.login != remote.login):
+			return fmt.Errorf("all sources must be on the same target")
+		case isRemote:
+			remote = r
+		}
+	}
+	if login != "" {
+		remote.login = login
+	}
+	if remote.login == "" {
+		remote.login = defaultLogin()
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sc, err := dialSSH(ctx, c, remote.target, remote.login, g.stderr)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	client, err := sftp.NewClient(sc, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	if err != nil {
+		return fmt.Errorf("sftp on %s: %w", remote.target, err)
+	}
+	defer client.Close()
+	cp := &copier{sftp: client, recursive: recursive, progress: progress, stderr: g.stderr}
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	defer stop()
+	for _, s := range srcs {
+		if upload {
+			err = cp.upload(s, remotePathOf(dstRemote.path), len(srcs) > 1)
+		} else {
+			r, _ := parseRemote(s)
+			err = cp.download(remotePathOf(r.path), dst, len(srcs) > 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remotePathOf maps "" (the home directory, as with scp) to ".".
+func remotePathOf(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// upload copies local src to remote dst. dst names the copy, unless it
+// is an existing directory (or several sources were given): then the copy
+// goes inside it.
+func (c *copier) upload(src, dst string, intoDir bool) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if rst, err := c.sftp.Stat(dst); err == nil && rst.IsDir() || intoDir || strings.HasSuffix(dst, "/") {
+		dst = path.Join(dst, filepath.Base(src))
+	}
+	if !st.IsDir() {
+		return c.putFile(src, dst, st)
+	}
+	if !c.recursive {
+		return fmt.Errorf("%s is a directory (use -r)", src)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := path.Join(dst, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := c.sftp.MkdirAll(target); err != nil {
+				return fmt.Errorf("create %s: %w", target, err)
+			}
+			return c.sftp.Chmod(target, info.Mode().Perm())
+		case info.Mode().IsRegular():
+			return c.putFile(p, target, info)
+		default:
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", p)
+			return nil
+		}
+	})
+}
+
+func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := c.sftp.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	if _, err := out.ReadFrom(c.meter(in, st.Size(), filepath.Base(src))); err != nil {
+		out.Close()
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := c.sftp.Chmod(dst, st.Mode().Perm()); err != nil {
+		return fmt.Errorf("chmod %s: %w", dst, err)
+	}
+	return c.sftp.Chtimes(dst, st.ModTime(), st.ModTime())
+}
+
+// download copies remote src to local dst, with upload's naming rules.
+func (c *copier) download(src, dst string, intoDir bool) error {
+	st, err := c.sftp.Stat(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	if lst, err := os.Stat(dst); err == nil && lst.IsDir() || intoDir {
+		dst = filepath.Join(dst, path.Base(src))
+	}
+	if !st.IsDir() {
+		return c.getFile(src, dst, st)
+	}
+	if !c.recursive {
+		return fmt.Errorf("%s is a directory (use -r)", src)
+	}
+	walker := c.sftp.Walk(src)
+	for walker.Step() {
+		if err := walker.Err(); err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(walker.Path(), src), "/")
+		target := filepath.Join(dst, filepath.FromSlash(rel))
+		info := walker.Stat()
+		switch {
+		case info.IsDir():
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, info.Mode().Perm()); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if err := c.getFile(walker.Path(), target, info); err != nil {
+				return err
+			}
+		default:
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", walker.Path())
+		}
+	}
+	return nil
+}
+
+func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
+	in, err := c.sftp.Open(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := in.WriteTo(c.meterWriter(out, st.Size(), path.Base(src))); err != nil {
+		out.Close()
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, st.Mode().Perm()); err != nil {
+		return err
+	}
+	return os.Chtimes(dst, st.ModTime(), st.ModTime())
+}
+
+// meter wraps r with a progress bar when one is wanted.
+func (c *copier) meter(r io.Reader, size int64, name string) io.Reader {
+	if !c.progress {
+		return r
+	}
+	bar := progressbar.DefaultBytes(size, name)
+	return &barReader{r: r, bar: bar, size: size}
+}
+
+func (c *copier) meterWriter(w io.Writer, size int64, name string) io.Writer {
+	if !c.progress {
+		return w
+	}
+	return io.MultiWriter(w, progressbar.DefaultBytes(size, name))
+}
+
+// barReader counts bytes for the bar. Its Size lets sftp's ReadFrom
+// write with concurrent requests.
+type barReader struct {
+	r    io.Reader
+	bar  *progressbar.ProgressBar
+	size int64
+}
+
+func (b *barReader) Size() int64 { return b.size }
+
+func (b *barReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.bar.Add(n)
+	if errors.Is(err, io.EOF) {
+		b.bar.Finish()
+	}
+	return n, err
+}

@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/burrow-dev/burrow/internal/relay"
+)
+
+type sshFlags struct {
+	login         string
+	forceTTY      bool
+	noTTY         bool
+	noCommand     bool
+	forwardAgent  bool
+	local, remote []string
+}
+
+func newSSHCmd(g *globals) *cobra.Command {
+	var f sshFlags
+	cmd := &cobra.Command{
+		Use:   "ssh [USER@]TARGET [--] [COMMAND...]",
+		Short: "Open a shell or run a command on a target",
+		Long: `Open a shell on TARGET, or run COMMAND there, through the controller.
+burrow mints a key and a certificate valid for a few minutes for each
+connection and checks the target's registered host key, so there is nothing
+to set up and no host key prompt. A terminal is used when standard input is
+one and no command is given (-t forces it, -T refuses it). The exit status
+of the remote command becomes burrow's (a signal n gives 128+n).`,
+		Example: `  burrow ssh web-1
+  burrow ssh web-1 -- uname -a
+  burrow ssh web-1 'sh -s' < script.sh
+  burrow ssh -l deploy -L 5432:127.0.0.1:5432 db-1`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			command := args[1:]
+			if len(command) > 0 && command[0] == "--" { // kept by SetInterspersed(false)
+				command = command[1:]
+			}
+			return runSSH(cmd.Context(), g, f, args[0], command)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false) // flags after TARGET belong to the command
+	fl.StringVarP(&f.login, "login", "l", "", "user to log in as (default: your local user name)")
+	fl.BoolVarP(&f.forceTTY, "tty", "t", false, "use a terminal even when running a command")
+	fl.BoolVarP(&f.noTTY, "no-tty", "T", false, "never use a terminal")
+	fl.BoolVarP(&f.noCommand, "no-command", "N", false, "run nothing; only forward ports")
+	fl.BoolVarP(&f.forwardAgent, "forward-agent", "A", false, "forward your ssh-agent ($SSH_AUTH_SOCK)")
+	fl.StringArrayVarP(&f.local, "local", "L", nil, "forward [BIND:]PORT:HOST:HOSTPORT from here to HOST:HOSTPORT as the target sees it (repeatable)")
+	fl.StringArrayVarP(&f.remote, "remote", "R", nil, "forward [BIND:]PORT on the target's loopback to HOST:HOSTPORT from here (repeatable)")
+	return cmd
+}
+
+func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []string) error {
+	login, target := splitLogin(dest)
+	if f.login != "" {
+		login = f.login
+	}
+	if login == "" {
+		login = defaultLogin()
+	}
+	locals, err := parseSSHForwards(f.local, "-L")
+	if err != nil {
+		return err
+	}
+	remotes, err := parseSSHForwards(f.remote, "-R")
+	if err != nil {
+		return err
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sc, err := dialSSH(ctx, c, target, login, g.stderr)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, fw := range locals {
+		ln, err := net.Listen("tcp", fw.bind)
+		if err != nil {
+			return fmt.Errorf("-L %s: %w", fw.spec, err)
+		}
+		context.AfterFunc(fctx, func() { ln.Close() })
+		wg.Add(1)
+		go func() { defer wg.Done(); acceptLoop(ln, func() (net.Conn, error) { return sc.Dial("tcp", fw.to) }) }()
+	}
+	for _, fw := range remotes {
+		ln, err := sc.Listen("tcp", fw.bind)
+		if err != nil {
+			return fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err)
+		}
+		context.AfterFunc(fctx, func() { ln.Close() })
+		wg.Add(1)
+		go func() { defer wg.Done(); acceptLoop(ln, func() (net.Conn, error) { return net.Dial("tcp", fw.to) }) }()
+	}
+	if f.noCommand {
+		return sc.Wait()
+	}
+	return runSession(sc, f, command, g)
+}
+
+// runSession runs one shell or command and returns its exit status as an
+// exitError.
+func runSession(sc *ssh.Client, f sshFlags, command []string, g *globals) error {
+	sess, err := sc.NewSession()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if f.forwardAgent {
+		if err := forwardAgent(sc, sess); err != nil {
+			return err
+		}
+	}
+	stdinFd := int(os.Stdin.Fd())
+	tty := term.IsTerminal(stdinFd) && len(command) == 0
+	if f.forceTTY {
+		tty = true
+	}
+	if f.noTTY {
+		tty = false
+	}
+	for _, name := range []string{"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "COLORTERM"} {
+		if v, ok := os.LookupEnv(name); ok {
+			sess.Setenv(name, v) // refusals are fine, as with OpenSSH's SendEnv
+		}
+	}
+	if tty {
+		restore, err := startTerminal(sess, stdinFd)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	sess.Stdout, sess.Stderr = g.stdout, g.stderr
+	// Our own copy of stdin, not waited for: a remote program that ends
+	// without reading its input must not leave us blocked on the terminal.
+	in, err := sess.StdinPipe()
+	if err != nil {
+		return err
+	}
+	go func() {
+		io.Copy(in, os.Stdin)
+		in.Close()
+	}()
+	if len(command) == 0 {
+		err = sess.Shell()
+	} else {
+		err = sess.Start(strings.Join(command, " "))
+	}
+	if err != nil {
+		return err
+	}
+	return exitStatus(sess.Wait())
+}
+
+// startTerminal asks for a PTY like the local one, puts the local terminal
+// in raw mode and relays window size changes. restore undoes the raw mode
+// and is safe to call more than once; a terminating signal calls it too.
+func startTerminal(sess *ssh.Session, fd int) (restore func(), err error) {
+	termName := os.Getenv("TERM")
+	if termName == "" {
+		termName = "xterm-256color"
+	}
+	w, h, err := term.GetSize(fd)
+	if err != nil {
+		w, h = 80, 24
+	}
+	if err := sess.RequestPty(termName, h, w, terminalModes(fd)); err != nil {
+		return nil, fmt.Errorf("the target refused a terminal: %w", err)
+	}
+	if !term.IsTerminal(fd) {
+		return func() {}, nil
+	}
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	restore = func() { once.Do(func() { term.Restore(fd, old) }) }
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGWINCH, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGWINCH {
+					if w, h, err := term.GetSize(fd); err == nil {
+						sess.WindowChange(h, w)
+					}
+					continue
+				}
+				restore()
+				signal.Reset(s)
+				syscall.Kill(os.Getpid(), s.(syscall.Signal))
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		restore()
+	}, nil
+}
+
+// terminalModes passes on the local terminal's erase and interrupt keys
+// and its UTF-8 flag, as OpenSSH does.
+func terminalModes(fd int) ssh.TerminalModes {
+	modes := ssh.TerminalModes{ssh.ECHO: 1, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return modes
+	}
+	modes[ssh.VINTR] = uint32(tio.Cc[unix.VINTR])
+	modes[ssh.VERASE] = uint32(tio.Cc[unix.VERASE])
+	modes[ssh.VEOF] = uint32(tio.Cc[unix.VEOF])
+	modes[ssh.VSUSP] = uint32(tio.Cc[unix.VSUSP])
+	if tio.Iflag&unix.IUTF8 != 0 {
+		modes[ssh.IUTF8] = 1
+	}
+	return modes
+}
+
+// exitStatus turns the end of a remote program into ours.
+func exitStatus(err error) error {
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		if sig := ee.Signal(); sig != "" {
+			if n := unix.SignalNum("SIG" + sig); n != 0 {
+				return exitError(128 + int(n))
+			}
+			return exitError(255)
+		}
+		return exitError(ee.ExitStatus())
+	}
+	var missing *ssh.ExitMissingError
+	if errors.As(err, &missing) {
+		return errors.New("the connection ended before the remote program reported its exit status")
+	}
+	return err
+}
+
+func forwardAgent(sc *ssh.Client, sess *ssh.Session) error {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return errors.New("-A: no ssh-agent to forward (SSH_AUTH_SOCK is not set)")
+	}
+	if err := agent.ForwardToRemote(sc, sock); err != nil {
+		return fmt.Errorf("-A: %w", err)
+	}
+	if err := agent.RequestAgentForwarding(sess); err != nil {
+		return fmt.Errorf("-A: the target refused agent forwarding: %w", err)
+	}
+	return nil
+}
+
+// sshForward is one -L or -R: listen on bind, connect to "to".
+type sshForward struct{ spec, bind, to string }
+
+// parseSSHForwards reads OpenSSH's [BIND:]PORT:HOST:HOSTPORT.
+func parseSSHForwards(specs []string, flag string) ([]sshForward, error) {
+	var out []sshForward
+	for _, s := range specs {
+		parts := strings.Split(s, ":")
+		bind := "127.0.0.1"
+		if len(parts) == 4 {
+			bind, parts = parts[0], parts[1:]
+		}
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("%s %q: want [BIND:]PORT:HOST:HOSTPORT", flag, s)
+		}
+		for _, p := range []string{parts[0], parts[2]} {
+			if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+				return nil, fmt.Errorf("%s %q: %q is not a port", flag, s, p)
+			}
+		}
+		out = append(out, sshForward{spec: s, bind: net.JoinHostPort(bind, parts[0]), to: net.JoinHostPort(parts[1], parts[2])})
+	}
+	return out, nil
+}
+
+// acceptLoop relays every connection of ln to a connection from dial.
+func acceptLoop(ln net.Listener, dial func() (net.Conn, error)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := dial()
+			if err != nil {
+				c.Close()
+				return
+			}
+			relay.Join(c, d)
+		}()
+	}
+}

@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/client"
+)
+
+// The certificate OpenSSH uses through ssh-config lives an hour and is
+// renewed when less than half of it is left.
+const (
+	managedCertTTL   = time.Hour
+	managedCertRenew = 30 * time.Minute
+)
+
+// identity is the burrow-managed key, certificate and known-hosts file of
+// one context, for plain OpenSSH.
+type identity struct{ dir string }
+
+func managedIdentity(ctxName string) (identity, error) {
+	path, err := configPath()
+	if err != nil {
+		return identity{}, err
+	}
+	return identity{dir: filepath.Join(filepath.Dir(path), "ssh", ctxName)}, nil
+}
+
+func (id identity) key() string        { return filepath.Join(id.dir, "id_ed25519") }
+func (id identity) cert() string       { return filepath.Join(id.dir, "id_ed25519-cert.pub") }
+func (id identity) knownHosts() string { return filepath.Join(id.dir, "known_hosts") }
+
+// exists says whether ssh-config was ever run for this context.
+func (id identity) exists() bool {
+	_, err := os.Stat(id.key())
+	return err == nil
+}
+
+// signer loads the key, creating it on first use.
+func (id identity) signer() (ssh.Signer, error) {
+	b, err := os.ReadFile(id.key())
+	if errors.Is(err, os.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		block, err := ssh.MarshalPrivateKey(priv, "burrow")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(id.dir, 0o700); err != nil {
+			return nil, err
+		}
+		b = pem.EncodeToMemory(block)
+		if err := writeFileAtomic(id.key(), b, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return ssh.ParsePrivateKey(b)
+}
+
+// renew gets a new certificate when the current one is missing or has
+// less than min left. It reports whether it wrote one.
+func (id identity) renew(ctx context.Context, c *client.Client, min time.Duration) (bool, error) {
+	if b, err := os.ReadFile(id.cert()); err == nil {
+		if pub, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
+			if cert, ok := pub.(*ssh.Certificate); ok && time.Until(time.Unix(int64(cert.ValidBefore), 0)) > min {
+				return false, nil
+			}
+		}
+	}
+	signer, err := id.signer()
+	if err != nil {
+		return false, fmt.Errorf("burrow ssh key in %s: %w", id.dir, err)
+	}
+	certSigner, err := certify(ctx, c, signer, "", managedCertTTL)
+	if err != nil {
+		return false, err
+	}
+	line := ssh.MarshalAuthorizedKey(certSigner.PublicKey())
+	return true, writeFileAtomic(id.cert(), line, 0o644)
+}
+
+// writeKnownHosts records the registered host key of every target with
+// the built-in SSH server, under its name and its NAME.burrow alias.
+func (id identity) writeKnownHosts(ts []apitype.Target) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by burrow; host keys registered by agents with the controller\n")
+	for _, t := range ts {
+		if t.SSH != "builtin" || t.HostKey == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
+	}
+	if err := os.MkdirAll(id.dir, 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(id.knownHosts(), []byte(b.String()), 0o644)
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func newSSHConfigCmd(g *globals) *cobra.Command {
+	var write, renew bool
+	var ctxName, sshConfig string
+	cmd := &cobra.Command{
+		Use:   "ssh-config",
+		Short: "Print (or --write) an OpenSSH config for every target you can reach",
+		Long: `Print OpenSSH "Host" entries for every target you can reach, and a
+NAME.burrow wildcard, so that plain ssh, scp, sftp and rsync work:
+  burrow ssh-config >> ~/.ssh/config      or      burrow ssh-config --write
+The entries use "burrow proxy" as ProxyCommand, a key and a short-lived
+certificate that burrow keeps renewed, and a known-hosts file holding the
+host keys agents registered, so there is never a host key prompt.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctxName = contextName(ctxName)
+			c, err := newClientFor(ctxName)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id, err := managedIdentity(ctxName)
+			if err != nil {
+				return err
+			}
+			if renew { // from the config's Match exec line: quiet, fast
+				_, err := id.renew(cmd.Context(), c, managedCertRenew)
+				return err
+			}
+			ts, err := c.Targets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := id.renew(cmd.Context(), c, managedCertRenew); err != nil {
+				return err
+			}
+			if err := id.writeKnownHosts(ts); err != nil {
+				return err
+			}
+			block := sshConfigBlock(ctxName, selfPath(), id, ts)
+			if !write {
+				_, err := io.WriteString(g.stdout, block)
+				return err
+			}
+			if sshConfig == "" {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return err
+				}
+				sshConfig = filepath.Join(home, ".ssh", "config")
+			}
+			if err := writeSSHConfig(sshConfig, ctxName, block); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Wrote %d targets of context %s to %s. Try: ssh %s\n", len(ts), ctxName, sshConfig, firstTarget(ts))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&write, "write", false, "update the burrow section of ~/.ssh/config instead of printing")
+	f.StringVar(&sshConfig, "ssh-config-file", "", "the file --write updates (default ~/.ssh/config)")
+	f.StringVar(&ctxName, "context", "", "context to use (default: the current one)")
+	f.BoolVar(&renew, "renew", false, "only renew the certificate if it expires soon (used by the generated config)")
+	f.MarkHidden("renew")
+	return cmd
+}
+
+func firstTarget(ts []apitype.Target) string {
+	for _, t := range ts {
+		if t.SSH != "" {
+			return t.Name
+		}
+	}
+	return "TARGET"
+}
+
+// selfPath is this executable's absolute path, so the generated config
+// does not depend on PATH or on the user's shell.
+func selfPath() string {
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return "burrow"
+}
+
+// quoteSSH quotes a word for ssh_config (double quotes; it has no escapes,
+// so a path with a double quote cannot be used).
+func quoteSSH(s string) string {
+	if strings.ContainsAny(s, " \t") {
+		return `"` + s + `"`
+	}
+	return s
+}
+
+// shellWord single-quotes s for the shell OpenSSH runs "exec" with.
+func shellWord(s string) string {
+	if regexp.MustCompile(`^[A-Za-z0-9_./-]+$`).MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+var safeName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+
+func sshConfigBlock(ctxName, exe string, id identity, ts []apitype.Target) string {
+	var names []string
+	for _, t := range ts {
+		if t.SSH != "" && safeName.MatchString(t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	sort.Strings(names)
+	hosts := append(names, "*.burrow")
+	var b strings.Builder
+	fmt.Fprintf(&b, "# burrow ssh-config for context %s (generated %s)\n", ctxName, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "# Renews the certificate before OpenSSH reads it; silent unless it fails.\n")
+	fmt.Fprintf(&b, "Match host %s exec \"%s ssh-config --context %s --renew\"\n\n", strings.Join(hosts, ","), shellWord(exe), ctxName)
+	fmt.Fprintf(&b, "Host %s\n", strings.Join(hosts, " "))
+	fmt.Fprintf(&b, "    ProxyCommand %s proxy --context %s %%n %%p\n", quoteSSH(exe), ctxName)
+	fmt.Fprintf(&b, "    IdentityFile %s\n", quoteSSH(id.key()))
+	fmt.Fprintf(&b, "    CertificateFile %s\n", quoteSSH(id.cert()))
+	fmt.Fprintf(&b, "    IdentitiesOnly yes\n")
+	fmt.Fprintf(&b, "    UserKnownHostsFile %s ~/.ssh/known_hosts\n", quoteSSH(id.knownHosts()))
+	fmt.Fprintf(&b, "    StrictHostKeyChecking yes\n")
+	fmt.Fprintf(&b, "    ServerAliveInterval 30\n")
+	return b.String()
+}
+
+// writeSSHConfig replaces the context's marked section of path, or
+// appends it, keeping everything else as it was.
+func writeSSHConfig(path, ctxName, block string) error {
+	begin := "# --- burrow " + ctxName + " begin (managed by `burrow ssh-config --write`) ---\n"
+	end := "# --- burrow " + ctxName + " end ---\n"
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s := string(old)
+	section := begin + block + end
+	if i := strings.Index(s, begin); i >= 0 {
+		j := strings.Index(s[i:], end)
+		if j < 0 {
+			return fmt.Errorf("%s has the start of burrow's section but not its end (%q); fix it by hand", path, strings.TrimSpace(end))
+		}
+		s = s[:i] + section + s[i+j+len(end):]
+	} else {
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			s += "\n"
+		}
+		if s != "" {
+			s += "\n"
+		}
+		s += section
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, []byte(s), 0o600)
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/client"
+)
+
+// sessionCertTTL is the life of the certificate `burrow ssh` and `burrow
+// cp` mint for each connection: long enough for the handshake, useless
+// soon after.
+const sessionCertTTL = 5 * time.Minute
+
+// sshTarget is what a client must know of a target before speaking SSH.
+type sshTarget struct {
+	apitype.Target
+}
+
+// hostKeyCallback checks the target's host key: the one its agent
+// registered with the controller (no trust on first use), or, for a host
+// running its own sshd, the user's known_hosts.
+func (t sshTarget) hostKeyCallback() (ssh.HostKeyCallback, error) {
+	switch t.SSH {
+	case "builtin":
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.HostKey))
+		if err != nil {
+			return nil, fmt.Errorf("target %s has no usable host key registered (%v); restart its agent", t.Name, err)
+		}
+		return ssh.FixedHostKey(key), nil
+	case "system":
+		home, _ := os.UserHomeDir()
+		cb, err := knownhosts.New(filepath.Join(home, ".ssh", "known_hosts"))
+		if err != nil {
+			return nil, fmt.Errorf("target %s runs its own sshd and its host key must be in ~/.ssh/known_hosts: %v", t.Name, err)
+		}
+		return cb, nil
+	}
+	return nil, fmt.Errorf("target %s has no shell access: its agent runs with --ssh=off (or the target is not a host running sshd); `burrow port-forward` still works for its ports", t.Name)
+}
+
+// findTarget returns target as the controller knows it, or an error that
+// says what to do: unknown, offline since when, no shell access.
+func findTarget(ctx context.Context, c *client.Client, name string) (sshTarget, error) {
+	ts, err := c.Targets(ctx)
+	if err != nil {
+		return sshTarget{}, err
+	}
+	for _, t := range ts {
+		if t.Name != name {
+			continue
+		}
+		if !t.Online {
+			return sshTarget{}, fmt.Errorf("target %s is offline (last seen %s, %s ago)", name, t.LastSeen.Format(time.RFC3339), time.Since(t.LastSeen).Round(time.Second))
+		}
+		return sshTarget{t}, nil
+	}
+	return sshTarget{}, fmt.Errorf("no target named %s; `burrow targets` lists the ones you can reach", name)
+}
+
+// sessionSigner makes an in-memory key and has the controller certify it
+// for login, for a few minutes.
+func sessionSigner(ctx context.Context, c *client.Client, login string, ttl time.Duration) (ssh.Signer, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return certify(ctx, c, signer, login, ttl)
+}
+
+// certify asks the controller for a certificate on signer's key.
+func certify(ctx context.Context, c *client.Client, signer ssh.Signer, login string, ttl time.Duration) (ssh.Signer, error) {
+	req := apitype.SSHCertificateRequest{
+		PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
+		TTL:       ttl.String(),
+	}
+	if login != "" {
+		req.Principals = []string{login}
+	}
+	resp, err := c.SignSSHCertificate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	if err != nil {
+		return nil, fmt.Errorf("the controller sent an unreadable certificate: %v", err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		return nil, errors.New("the controller sent a key, not a certificate")
+	}
+	return ssh.NewCertSigner(cert, signer)
+}
+
+// defaultLogin is the login OpenSSH would use: the local user's name.
+func defaultLogin() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
+}
+
+// splitLogin reads "user@target".
+func splitLogin(arg string) (login, target string) {
+	if i := strings.LastIndex(arg, "@"); i >= 0 {
+		return arg[:i], arg[i+1:]
+	}
+	return "", arg
+}
+
+// dialSSH connects to target's SSH server through the controller as login:
+// the target lookup, the certificate and the tunnel are fetched at once.
+func dialSSH(ctx context.Context, c *client.Client, target, login string, banner io.Writer) (*ssh.Client, error) {
+	var (
+		t      sshTarget
+		signer ssh.Signer
+		conn   net.Conn
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { t, err = findTarget(gctx, c, target); return err })
+	g.Go(func() (err error) { signer, err = sessionSigner(gctx, c, login, sessionCertTTL); return err })
+	g.Go(func() (err error) { conn, err = c.DialPortForward(gctx, target, 22); return err })
+	if err := g.Wait(); err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, err
+	}
+	hostKey, err := t.hostKeyCallback()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	cfg := &ssh.ClientConfig{
+		User:            login,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: hostKey,
+		BannerCallback:  func(msg string) error { _, err := io.WriteString(banner, msg); return err },
+		Timeout:         30 * time.Second,
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(conn, target+":22", cfg)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ssh to %s as %s: %w", target, login, err)
+	}
+	return ssh.NewClient(sc, chans, reqs), nil
+}

@@ -1,0 +1,51 @@
+package sshd
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"github.com/pkg/sftp"
+)
+
+// sftp starts the sftp subsystem. For the agent's own user it runs in
+// process; for another user it runs Options.SFTPCommand as that user, so
+// the file system checks that user's permissions. It never runs on a
+// terminal.
+func (s *session) sftp() (relay func()) {
+	acct, err := lookupAccount(s.c.login)
+	if err != nil {
+		return s.failed(err)
+	}
+	if acct.uid == uint32(os.Getuid()) {
+		return func() {
+			err := ServeSFTP(channelStream{s.ch}, acct.home)
+			s.exit(nil, err)
+		}
+	}
+	argv := s.c.srv.opts.SFTPCommand
+	if len(argv) == 0 {
+		return s.failed(errors.New("sftp as another user is not available on this agent"))
+	}
+	return s.startPipes(acct, program{kind: "subsystem", argv: argv})
+}
+
+// channelStream is a session channel as the sftp server's stream: its
+// Close leaves the channel open, for exit reports the exit status first.
+type channelStream struct{ io.ReadWriter }
+
+func (channelStream) Close() error { return nil }
+
+// ServeSFTP serves SFTP on rw until the client ends, starting in dir.
+// `burrow sftp-server` runs it on stdin and stdout.
+func ServeSFTP(rw io.ReadWriteCloser, dir string) error {
+	srv, err := sftp.NewServer(rw, sftp.WithServerWorkingDirectory(dir))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
