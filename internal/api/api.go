@@ -154,7 +154,7 @@ func (a *API) checkToken(ctx context.Context, secret string) (dial.Principal, er
 	case t.Role == apitype.RoleAgent:
 		return dial.Principal{}, apitype.Errorf(apitype.CodeForbidden, "agent credentials cannot use the API")
 	}
-	return dial.Principal{Subject: t.Subject, Role: t.Role, TokenID: t.ID, Logins: t.Logins}, nil
+	return dial.Principal{Subject: t.Subject, Role: t.Role, TokenID: t.ID, Logins: t.Logins, ExpiresAt: t.ExpiresAt}, nil
 }
 
 var statusOf = map[string]int{

@@ -71,6 +71,12 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.Use
 	if err != nil {
 		return sshca.UserCertRequest{}, nil, err
 	}
+	if p.ExpiresAt != nil { // a certificate never outlives its token
+		ttl = min(ttl, time.Until(*p.ExpiresAt).Truncate(time.Second))
+		if ttl <= 0 {
+			return sshca.UserCertRequest{}, nil, apitype.Errorf(apitype.CodeUnauthenticated, "the token has expired")
+		}
+	}
 	return sshca.UserCertRequest{
 		KeyID: "burrow:" + p.Subject + ":" + p.TokenID, Principals: principals, TTL: ttl,
 		PermitPTY: true, PermitPortForwarding: true, PermitAgentForwarding: true, PermitUserRC: true,

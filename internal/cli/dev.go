@@ -156,11 +156,12 @@ burrow dev is running: controller at %s, this machine is target %q.
 The "dev" context (admin) is selected in your client config.
 
 Next, in another terminal:
-  burrow targets                          # %s is online
-  burrow port-forward %s 8080:80          # localhost:8080 -> port 80 on %s
-  burrow proxy %s 22                      # stdin/stdout <-> port 22
+  burrow targets                          # %[2]s is online
+  burrow ssh %[2]s                         # a shell on %[2]s (burrow ssh %[2]s -- uname -a)
+  burrow port-forward %[2]s 8080:80          # localhost:8080 -> port 80 on %[2]s
+  burrow ssh-config --write               # then plain ssh, scp, sftp: ssh %[2]s
   burrow join-token create                # let an agent on another machine join
 
 Ctrl-C stops it.
-`, url, target, target, target, target, target)
+`, url, target)
 }

@@ -26,6 +26,9 @@ type Principal struct {
 	Role    string
 	TokenID string
 	Logins  []string // OS users the token may log in as over SSH
+	// ExpiresAt is when the token expires (nil: never); nothing minted
+	// for it may outlive it.
+	ExpiresAt *time.Time
 }
 
 // Route says where an online target lives and what its agent allows.
