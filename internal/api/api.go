@@ -1,5 +1,5 @@
 // Package api serves burrow's REST API: targets, tokens, join tokens,
-// tickets, audit sessions, SSH user certificates, and the port-forward
+// tickets, audit sessions and their events, SSH user certificates, and the port-forward
 // endpoint that upgrades to a raw stream (Upgrade: burrow-tcp/1) or a
 // WebSocket. It is the one place where domain errors become HTTP statuses
 // (writeError).
@@ -80,6 +80,7 @@ var Routes = []Route{
 	{"POST", "/v1/join-tokens", admin, (*API).createJoinToken},
 	{"POST", "/v1/tickets", member, (*API).createTicket},
 	{"GET", "/v1/sessions", admin, (*API).listSessions},
+	{"GET", "/v1/sessions/{id}/events", admin, (*API).sessionEvents},
 	{"POST", "/v1/ssh/certificates", member, (*API).signSSHCertificate},
 	{"GET", "/v1/ssh/ca", member, (*API).sshCA},
 }

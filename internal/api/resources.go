@@ -260,3 +260,22 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request, _ dial.Princi
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+func (a *API) sessionEvents(w http.ResponseWriter, r *http.Request, _ dial.Principal) {
+	id := r.PathValue("id")
+	es, err := a.opts.Store.SessionEvents(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, apitype.Errorf(apitype.CodeNotFound, "no session with id %s (GET /v1/sessions lists them)", id))
+		return
+	case err != nil:
+		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "list session events: %v", err))
+		return
+	}
+	out := make([]apitype.SessionEvent, len(es))
+	for i, e := range es {
+		out[i] = apitype.SessionEvent{SessionID: e.SessionID, At: e.At, Kind: e.Kind, Login: e.Login,
+			Detail: e.Detail, ExitStatus: e.ExitStatus}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

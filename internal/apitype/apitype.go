@@ -102,6 +102,32 @@ type Session struct {
 	Result    string     `json:"result"`
 }
 
+// SessionEvent is one thing that happened inside an audited session, as
+// reported by the agent serving it.
+type SessionEvent struct {
+	SessionID string    `json:"session_id"`
+	At        time.Time `json:"at"`
+	Kind      string    `json:"kind"` // one of the Event* kinds
+	Login     string    `json:"login"`
+	// Detail is the command, subsystem or forwarded address, or "signal
+	// TERM" on a death by signal; at most 4 KiB, cut with "…".
+	Detail string `json:"detail"`
+	// ExitStatus is set on EventSSHExit: the exit status, or 128+n for a
+	// death by signal n.
+	ExitStatus *int `json:"exit_status,omitempty"`
+}
+
+// Kinds of session events reported by agents' built-in SSH servers.
+const (
+	EventSSHLogin         = "ssh-login"          // Login was accepted
+	EventSSHShell         = "ssh-shell"          // an interactive shell started
+	EventSSHExec          = "ssh-exec"           // Detail, a command, started
+	EventSSHSFTP          = "ssh-sftp"           // the SFTP subsystem started
+	EventSSHForward       = "ssh-forward"        // direct-tcpip to Detail, host:port
+	EventSSHRemoteForward = "ssh-remote-forward" // tcpip-forward of Detail, host:port
+	EventSSHExit          = "ssh-exit"           // a program ended with ExitStatus
+)
+
 // SSHCertificateRequest is the body of POST /v1/ssh/certificates: sign
 // PublicKey (an authorized_keys line) as a user certificate.
 type SSHCertificateRequest struct {

@@ -165,6 +165,13 @@ func (c *Client) Sessions(ctx context.Context, limit int) ([]apitype.Session, er
 	return ss, c.do(ctx, "GET", "/v1/sessions?limit="+strconv.Itoa(limit), nil, &ss)
 }
 
+// SessionEvents lists what happened inside an audit session, oldest first
+// (admin): for SSH sessions the login, programs, forwards and exits.
+func (c *Client) SessionEvents(ctx context.Context, id string) ([]apitype.SessionEvent, error) {
+	var es []apitype.SessionEvent
+	return es, c.do(ctx, "GET", "/v1/sessions/"+url.PathEscape(id)+"/events", nil, &es)
+}
+
 // DialPortForward opens a raw stream to port on target. The returned
 // conn supports CloseWrite (half-close travels as TLS close_notify).
 func (c *Client) DialPortForward(ctx context.Context, target string, port int) (net.Conn, error) {

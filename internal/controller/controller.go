@@ -198,6 +198,8 @@ func (c *Controller) wire() {
 		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
 		OnPresence: func(n int) { agents.Set(float64(n)) },
 		UserCAKeys: c.ca.UserCAKeys,
+		// c.dialer is set below, before the gRPC server serves anything.
+		OnSessionEvent: func(agentID string, ev store.SessionEvent) { c.dialer.SessionEvent(agentID, ev) },
 	})
 	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
 	c.api = api.New(api.Options{

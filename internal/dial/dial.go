@@ -42,7 +42,9 @@ type Backend interface {
 	// Route returns the route of an online target.
 	Route(target string) (Route, bool)
 	// DialTarget opens session to port on target. It returns ErrOffline if
-	// the target went away, or an *apitype.Error.
+	// the target went away, or an *apitype.Error. If the connection is an
+	// AgentConn, its AgentID names the agent serving the session;
+	// otherwise the agent of the Route checked just before is assumed.
 	DialTarget(ctx context.Context, session, target string, port int) (net.Conn, error)
 }
 
@@ -56,6 +58,10 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *Metrics // nil: no metrics
 	Now     func() time.Time
+	// EventGrace is how long after a session closes its agent may still
+	// report events for it (the exit status can arrive just after the
+	// stream ends). Default 30s.
+	EventGrace time.Duration
 }
 
 // Dialer is the one dialer.
@@ -64,8 +70,10 @@ type Dialer struct {
 	log   *slog.Logger
 	audit *auditor
 
-	mu    sync.Mutex
-	byTok map[string]map[*Conn]struct{} // open sessions by token id
+	mu       sync.Mutex
+	byTok    map[string]map[*Conn]struct{} // open sessions by token id
+	sessions map[string]string             // agent id by id of open and recently closed sessions
+	closed   []closedSession               // recently closed sessions, oldest first
 }
 
 // New returns a Dialer; Close flushes its audit log.
@@ -76,7 +84,11 @@ func New(o Options) *Dialer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Dialer{opts: o, log: o.Logger, audit: newAuditor(o.Store, o.Logger), byTok: map[string]map[*Conn]struct{}{}}
+	if o.EventGrace == 0 {
+		o.EventGrace = 30 * time.Second
+	}
+	return &Dialer{opts: o, log: o.Logger, audit: newAuditor(o.Store, o.Logger),
+		byTok: map[string]map[*Conn]struct{}{}, sessions: map[string]string{}}
 }
 
 // Close writes the audit rows still queued.
@@ -103,8 +115,12 @@ func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int,
 		return nil, err
 	}
 	d.opts.Metrics.dialed(door, "ok", d.opts.Now().Sub(start))
-	d.log.Info("session opened", "session_id", s.ID, "subject", p.Subject, "target", target, "port", port, "front_door", door, "agent_id", route.AgentID)
-	c := &Conn{Conn: conn, d: d, s: s}
+	agentID := route.AgentID
+	if ac, ok := conn.(AgentConn); ok {
+		agentID = ac.AgentID()
+	}
+	d.log.Info("session opened", "session_id", s.ID, "subject", p.Subject, "target", target, "port", port, "front_door", door, "agent_id", agentID)
+	c := &Conn{Conn: conn, d: d, s: s, agentID: agentID}
 	d.track(c)
 	return c, nil
 }
@@ -118,15 +134,21 @@ func (d *Dialer) track(c *Conn) {
 		d.byTok[c.s.TokenID] = set
 	}
 	set[c] = struct{}{}
+	d.sessions[c.s.ID] = c.agentID
 }
 
+// untrack forgets c's token; its agent may still report events for it for
+// EventGrace.
 func (d *Dialer) untrack(c *Conn) {
+	now := d.opts.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.byTok[c.s.TokenID], c)
 	if len(d.byTok[c.s.TokenID]) == 0 {
 		delete(d.byTok, c.s.TokenID)
 	}
+	d.closed = append(d.closed, closedSession{id: c.s.ID, at: now})
+	d.forgetLocked(now)
 }
 
 // Revoked cuts every open session opened with the token: a revoked token
@@ -215,6 +237,7 @@ type Conn struct {
 	net.Conn
 	d         *Dialer
 	s         store.Session
+	agentID   string // the agent serving the session
 	up, down  atomic.Int64
 	closeOnce atomic.Bool
 	aborted   atomic.Pointer[string]

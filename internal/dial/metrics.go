@@ -13,6 +13,7 @@ type Metrics struct {
 	total   *prometheus.CounterVec
 	bytes   *prometheus.CounterVec
 	latency prometheus.Histogram
+	dropped *prometheus.CounterVec
 }
 
 // NewMetrics registers the dialer's collectors with reg.
@@ -25,8 +26,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"direction"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "burrow_dial_seconds", Help: "Time to open a session, from request to the agent's stream.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "burrow_session_events_dropped_total", Help: "Session events from agents not audited, by reason (queue_full, unknown_session, other_agent, invalid, closed)."},
+			[]string{"reason"}),
 	}
-	reg.MustRegister(m.open, m.total, m.bytes, m.latency)
+	reg.MustRegister(m.open, m.total, m.bytes, m.latency, m.dropped)
 	return m
 }
 
@@ -48,4 +51,11 @@ func (m *Metrics) closed(up, down int64) {
 	m.open.Dec()
 	m.bytes.WithLabelValues("up").Add(float64(up))
 	m.bytes.WithLabelValues("down").Add(float64(down))
+}
+
+func (m *Metrics) eventDropped(reason string) {
+	if m == nil {
+		return
+	}
+	m.dropped.WithLabelValues(reason).Inc()
 }

@@ -6,7 +6,9 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned by every implementation.
@@ -80,6 +82,58 @@ type Session struct {
 	Result    string // "" while open; "ok" or an error code / message after
 }
 
+// SessionEvent is one thing that happened inside an audited session, as
+// reported by the agent serving it: today the SSH events of the agent's
+// built-in SSH server (apitype.EventSSHLogin and the other apitype.Event*
+// kinds).
+type SessionEvent struct {
+	SessionID string
+	At        time.Time
+	Kind      string // e.g. "ssh-login", "ssh-exec", "ssh-exit"
+	Login     string // the OS user of the SSH session
+	Detail    string // the command, subsystem or forwarded address; "signal TERM" on a death by signal
+	// ExitStatus is set on "ssh-exit": the program's exit status, or
+	// 128+n for a death by signal n.
+	ExitStatus *int
+}
+
+// Bounds of a SessionEvent's text, which comes from an agent.
+const (
+	MaxEventDetail = 4 << 10 // bytes of Detail
+	MaxEventName   = 256     // bytes of Kind and of Login
+)
+
+// Clean returns e as every implementation stores it: Kind, Login and
+// Detail made storable and bounded by CleanText, Detail to MaxEventDetail
+// bytes and the others to MaxEventName.
+func (e SessionEvent) Clean() SessionEvent {
+	e.Kind = CleanText(e.Kind, MaxEventName)
+	e.Login = CleanText(e.Login, MaxEventName)
+	e.Detail = CleanText(e.Detail, MaxEventDetail)
+	return e
+}
+
+// ellipsis ends text that CleanText cut.
+const ellipsis = "\u2026"
+
+// CleanText returns s as valid UTF-8 without NUL bytes (which PostgreSQL's
+// TEXT refuses), in at most limit bytes: each run of invalid bytes and
+// each NUL becomes U+FFFD, and a longer text is cut at a character boundary
+// and ends with "…" (so limit must be at least 3).
+func CleanText(s string, limit int) string {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	if len(s) <= limit {
+		return s
+	}
+	cut := max(limit-len(ellipsis), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
 // CA kinds.
 const (
 	CAUser = "user" // signs user certificates
@@ -150,6 +204,17 @@ type Store interface {
 	EndSessions(ctx context.Context, s []Session) error
 	// ListSessions returns the newest sessions first, at most limit.
 	ListSessions(ctx context.Context, limit int) ([]Session, error)
+
+	// AddSessionEvents stores events, Clean'd, in one transaction. Events
+	// of one session must come from one writer at a time (the controller
+	// serving it): each gets the next number in its session's insertion
+	// order.
+	AddSessionEvents(ctx context.Context, events []SessionEvent) error
+	// SessionEvents returns the events of a session ordered by At, then by
+	// insertion; none if the session has none. ErrNotFound if there is
+	// neither a session nor an event with that ID (events may be written
+	// before their session's start row).
+	SessionEvents(ctx context.Context, sessionID string) ([]SessionEvent, error)
 
 	// SetPolicy inserts or replaces a target's policy; Policy returns it
 	// (ErrNotFound if none).

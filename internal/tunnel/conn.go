@@ -39,6 +39,8 @@ type Conn struct {
 	cancel context.CancelFunc // aborts the stream
 	local  net.Addr
 	remote net.Addr
+	// agentID is the agent at the other end, on the controller's side.
+	agentID string
 
 	frames chan recvResult // from the reader goroutine
 	buf    []byte          // unread part of the current frame
@@ -66,6 +68,9 @@ type recvResult struct {
 	data []byte
 	err  error
 }
+
+// AgentID names the agent serving the session ("" on the agent's side).
+func (c *Conn) AgentID() string { return c.agentID }
 
 // NewConn wraps stream. cancel must abort the stream (the cancel func of
 // the client stream's context, or the server handler's); onClose, if not

@@ -46,6 +46,9 @@ type ServerOptions struct {
 	// whose certificates agents' SSH servers accept; it goes to each agent
 	// in its Welcome and in PushTrust.
 	UserCAKeys func() []string
+	// OnSessionEvent, if set, receives the audit events an agent reports
+	// for its sessions, with the agent id its credential proved.
+	OnSessionEvent func(agentID string, ev store.SessionEvent)
 	// OnPresence, if set, is called with the number of connected agents
 	// whenever it changes.
 	OnPresence func(n int)
@@ -196,6 +199,7 @@ func (s *Server) Tunnel(stream tunnelpb.Controller_TunnelServer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	conn := NewConn(stream, cancel, Addr("controller"), Addr("agent "+agentID+" session "+id), nil)
+	conn.agentID = agentID
 	if err := s.pending.Deliver(id, agentID, opened{conn: conn, err: first.GetOpenError()}); err != nil {
 		conn.Close()
 		return status.Errorf(codes.NotFound, "session %s: %v", id, err)

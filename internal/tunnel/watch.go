@@ -63,6 +63,8 @@ func (s *Server) receiveAgent(ac *agentConn, stream tunnelpb.Controller_WatchSer
 		switch {
 		case m.GetPong() != nil:
 			lastPong.Store(time.Now().UnixNano())
+		case m.GetEvent() != nil:
+			s.sessionEvent(ac.id, m.GetEvent())
 		case m.GetHello() != nil:
 			// Inventory changes take effect on the next connection; the
 			// agent reconnects when its targets change.
@@ -219,4 +221,19 @@ func (s *Server) PushTrust() {
 			ac.cancel()
 		}
 	}
+}
+
+// sessionEvent hands an agent's audit event to the dialer, which keeps it
+// only for a session it routed to this very agent. The controller's clock
+// stamps it: agents' clocks may be off.
+func (s *Server) sessionEvent(agentID string, ev *tunnelpb.SessionEvent) {
+	if s.opts.OnSessionEvent == nil {
+		return
+	}
+	e := store.SessionEvent{SessionID: ev.GetSession(), Kind: ev.GetKind(), Login: ev.GetLogin(), Detail: ev.GetDetail()}
+	if ev.GetHasExitStatus() {
+		n := int(ev.GetExitStatus())
+		e.ExitStatus = &n
+	}
+	s.opts.OnSessionEvent(agentID, e)
 }

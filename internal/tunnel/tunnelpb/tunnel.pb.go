@@ -307,6 +307,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Hello
 	//	*AgentMessage_Pong
 	//	*AgentMessage_DialFailed
+	//	*AgentMessage_Event
 	Msg           isAgentMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -376,6 +377,15 @@ func (x *AgentMessage) GetDialFailed() *DialFailed {
 	return nil
 }
 
+func (x *AgentMessage) GetEvent() *SessionEvent {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Msg interface {
 	isAgentMessage_Msg()
 }
@@ -392,11 +402,112 @@ type AgentMessage_DialFailed struct {
 	DialFailed *DialFailed `protobuf:"bytes,3,opt,name=dial_failed,json=dialFailed,proto3,oneof"` // reserved for agents that cannot open a Tunnel
 }
 
+type AgentMessage_Event struct {
+	Event *SessionEvent `protobuf:"bytes,4,opt,name=event,proto3,oneof"` // what happened inside a session (SSH)
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Pong) isAgentMessage_Msg() {}
 
 func (*AgentMessage_DialFailed) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Event) isAgentMessage_Msg() {}
+
+// SessionEvent is an audit event of a session this agent serves: an SSH
+// login, a program started, a forward, a program's exit. The controller
+// records it only for sessions it routed to this agent.
+type SessionEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	AtUnixMs      int64                  `protobuf:"varint,2,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"` // ssh-login, ssh-shell, ssh-exec, ssh-sftp, ssh-forward, ssh-remote-forward, ssh-exit
+	Login         string                 `protobuf:"bytes,4,opt,name=login,proto3" json:"login,omitempty"`
+	Detail        string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"` // the command, the forward's address, "signal TERM"
+	HasExitStatus bool                   `protobuf:"varint,6,opt,name=has_exit_status,json=hasExitStatus,proto3" json:"has_exit_status,omitempty"`
+	ExitStatus    int32                  `protobuf:"varint,7,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"` // for ssh-exit; a signal death is 128+n
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionEvent) Reset() {
+	*x = SessionEvent{}
+	mi := &file_tunnel_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionEvent) ProtoMessage() {}
+
+func (x *SessionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tunnel_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
+func (*SessionEvent) Descriptor() ([]byte, []int) {
+	return file_tunnel_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SessionEvent) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetHasExitStatus() bool {
+	if x != nil {
+		return x.HasExitStatus
+	}
+	return false
+}
+
+func (x *SessionEvent) GetExitStatus() int32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
 
 type Pong struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -407,7 +518,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tunnel_proto_msgTypes[5]
+	mi := &file_tunnel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +530,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[5]
+	mi := &file_tunnel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +543,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{5}
+	return file_tunnel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -452,7 +563,7 @@ type DialFailed struct {
 
 func (x *DialFailed) Reset() {
 	*x = DialFailed{}
-	mi := &file_tunnel_proto_msgTypes[6]
+	mi := &file_tunnel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +575,7 @@ func (x *DialFailed) String() string {
 func (*DialFailed) ProtoMessage() {}
 
 func (x *DialFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[6]
+	mi := &file_tunnel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +588,7 @@ func (x *DialFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialFailed.ProtoReflect.Descriptor instead.
 func (*DialFailed) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{6}
+	return file_tunnel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DialFailed) GetSession() string {
@@ -509,7 +620,7 @@ type Instruction struct {
 
 func (x *Instruction) Reset() {
 	*x = Instruction{}
-	mi := &file_tunnel_proto_msgTypes[7]
+	mi := &file_tunnel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +632,7 @@ func (x *Instruction) String() string {
 func (*Instruction) ProtoMessage() {}
 
 func (x *Instruction) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[7]
+	mi := &file_tunnel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +645,7 @@ func (x *Instruction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instruction.ProtoReflect.Descriptor instead.
 func (*Instruction) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{7}
+	return file_tunnel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Instruction) GetAction() isInstruction_Action {
@@ -620,7 +731,7 @@ type Trust struct {
 
 func (x *Trust) Reset() {
 	*x = Trust{}
-	mi := &file_tunnel_proto_msgTypes[8]
+	mi := &file_tunnel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +743,7 @@ func (x *Trust) String() string {
 func (*Trust) ProtoMessage() {}
 
 func (x *Trust) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[8]
+	mi := &file_tunnel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +756,7 @@ func (x *Trust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trust.ProtoReflect.Descriptor instead.
 func (*Trust) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{8}
+	return file_tunnel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Trust) GetUserCaKeys() []string {
@@ -669,7 +780,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_tunnel_proto_msgTypes[9]
+	mi := &file_tunnel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +792,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[9]
+	mi := &file_tunnel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +805,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{9}
+	return file_tunnel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Welcome) GetAgentId() string {
@@ -738,7 +849,7 @@ type PortForward struct {
 
 func (x *PortForward) Reset() {
 	*x = PortForward{}
-	mi := &file_tunnel_proto_msgTypes[10]
+	mi := &file_tunnel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +861,7 @@ func (x *PortForward) String() string {
 func (*PortForward) ProtoMessage() {}
 
 func (x *PortForward) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[10]
+	mi := &file_tunnel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +874,7 @@ func (x *PortForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortForward.ProtoReflect.Descriptor instead.
 func (*PortForward) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{10}
+	return file_tunnel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PortForward) GetSession() string {
@@ -796,7 +907,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_tunnel_proto_msgTypes[11]
+	mi := &file_tunnel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +919,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[11]
+	mi := &file_tunnel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +932,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{11}
+	return file_tunnel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ping) GetSeq() uint64 {
@@ -846,7 +957,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_tunnel_proto_msgTypes[12]
+	mi := &file_tunnel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +969,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_tunnel_proto_msgTypes[12]
+	mi := &file_tunnel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +982,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_tunnel_proto_rawDescGZIP(), []int{12}
+	return file_tunnel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Frame) GetData() []byte {
@@ -933,13 +1044,24 @@ const file_tunnel_proto_rawDesc = "" +
 	"allowPorts\x12\x1d\n" +
 	"\n" +
 	"deny_ports\x18\x04 \x01(\tR\tdenyPorts\x12\x10\n" +
-	"\x03ssh\x18\x05 \x01(\tR\x03ssh\"\xb9\x01\n" +
+	"\x03ssh\x18\x05 \x01(\tR\x03ssh\"\xf1\x01\n" +
 	"\fAgentMessage\x123\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1b.burrow.tunnel.v1.InventoryH\x00R\x05hello\x12,\n" +
 	"\x04pong\x18\x02 \x01(\v2\x16.burrow.tunnel.v1.PongH\x00R\x04pong\x12?\n" +
 	"\vdial_failed\x18\x03 \x01(\v2\x1c.burrow.tunnel.v1.DialFailedH\x00R\n" +
-	"dialFailedB\x05\n" +
-	"\x03msg\"\x18\n" +
+	"dialFailed\x126\n" +
+	"\x05event\x18\x04 \x01(\v2\x1e.burrow.tunnel.v1.SessionEventH\x00R\x05eventB\x05\n" +
+	"\x03msg\"\xd1\x01\n" +
+	"\fSessionEvent\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\x02 \x01(\x03R\batUnixMs\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05login\x18\x04 \x01(\tR\x05login\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x12&\n" +
+	"\x0fhas_exit_status\x18\x06 \x01(\bR\rhasExitStatus\x12\x1f\n" +
+	"\vexit_status\x18\a \x01(\x05R\n" +
+	"exitStatus\"\x18\n" +
 	"\x04Pong\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"<\n" +
 	"\n" +
@@ -995,49 +1117,51 @@ func file_tunnel_proto_rawDescGZIP() []byte {
 	return file_tunnel_proto_rawDescData
 }
 
-var file_tunnel_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_tunnel_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_tunnel_proto_goTypes = []any{
 	(*JoinRequest)(nil),  // 0: burrow.tunnel.v1.JoinRequest
 	(*JoinResponse)(nil), // 1: burrow.tunnel.v1.JoinResponse
 	(*Inventory)(nil),    // 2: burrow.tunnel.v1.Inventory
 	(*Target)(nil),       // 3: burrow.tunnel.v1.Target
 	(*AgentMessage)(nil), // 4: burrow.tunnel.v1.AgentMessage
-	(*Pong)(nil),         // 5: burrow.tunnel.v1.Pong
-	(*DialFailed)(nil),   // 6: burrow.tunnel.v1.DialFailed
-	(*Instruction)(nil),  // 7: burrow.tunnel.v1.Instruction
-	(*Trust)(nil),        // 8: burrow.tunnel.v1.Trust
-	(*Welcome)(nil),      // 9: burrow.tunnel.v1.Welcome
-	(*PortForward)(nil),  // 10: burrow.tunnel.v1.PortForward
-	(*Ping)(nil),         // 11: burrow.tunnel.v1.Ping
-	(*Frame)(nil),        // 12: burrow.tunnel.v1.Frame
-	nil,                  // 13: burrow.tunnel.v1.Inventory.LabelsEntry
-	nil,                  // 14: burrow.tunnel.v1.Welcome.RefusedEntry
+	(*SessionEvent)(nil), // 5: burrow.tunnel.v1.SessionEvent
+	(*Pong)(nil),         // 6: burrow.tunnel.v1.Pong
+	(*DialFailed)(nil),   // 7: burrow.tunnel.v1.DialFailed
+	(*Instruction)(nil),  // 8: burrow.tunnel.v1.Instruction
+	(*Trust)(nil),        // 9: burrow.tunnel.v1.Trust
+	(*Welcome)(nil),      // 10: burrow.tunnel.v1.Welcome
+	(*PortForward)(nil),  // 11: burrow.tunnel.v1.PortForward
+	(*Ping)(nil),         // 12: burrow.tunnel.v1.Ping
+	(*Frame)(nil),        // 13: burrow.tunnel.v1.Frame
+	nil,                  // 14: burrow.tunnel.v1.Inventory.LabelsEntry
+	nil,                  // 15: burrow.tunnel.v1.Welcome.RefusedEntry
 }
 var file_tunnel_proto_depIdxs = []int32{
-	13, // 0: burrow.tunnel.v1.Inventory.labels:type_name -> burrow.tunnel.v1.Inventory.LabelsEntry
+	14, // 0: burrow.tunnel.v1.Inventory.labels:type_name -> burrow.tunnel.v1.Inventory.LabelsEntry
 	3,  // 1: burrow.tunnel.v1.Inventory.targets:type_name -> burrow.tunnel.v1.Target
 	2,  // 2: burrow.tunnel.v1.AgentMessage.hello:type_name -> burrow.tunnel.v1.Inventory
-	5,  // 3: burrow.tunnel.v1.AgentMessage.pong:type_name -> burrow.tunnel.v1.Pong
-	6,  // 4: burrow.tunnel.v1.AgentMessage.dial_failed:type_name -> burrow.tunnel.v1.DialFailed
-	9,  // 5: burrow.tunnel.v1.Instruction.welcome:type_name -> burrow.tunnel.v1.Welcome
-	10, // 6: burrow.tunnel.v1.Instruction.port_forward:type_name -> burrow.tunnel.v1.PortForward
-	11, // 7: burrow.tunnel.v1.Instruction.ping:type_name -> burrow.tunnel.v1.Ping
-	8,  // 8: burrow.tunnel.v1.Instruction.trust:type_name -> burrow.tunnel.v1.Trust
-	14, // 9: burrow.tunnel.v1.Welcome.refused:type_name -> burrow.tunnel.v1.Welcome.RefusedEntry
-	8,  // 10: burrow.tunnel.v1.Welcome.trust:type_name -> burrow.tunnel.v1.Trust
-	0,  // 11: burrow.tunnel.v1.Controller.Join:input_type -> burrow.tunnel.v1.JoinRequest
-	4,  // 12: burrow.tunnel.v1.Controller.Watch:input_type -> burrow.tunnel.v1.AgentMessage
-	12, // 13: burrow.tunnel.v1.Controller.Tunnel:input_type -> burrow.tunnel.v1.Frame
-	12, // 14: burrow.tunnel.v1.Gateway.Forward:input_type -> burrow.tunnel.v1.Frame
-	1,  // 15: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
-	7,  // 16: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
-	12, // 17: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
-	12, // 18: burrow.tunnel.v1.Gateway.Forward:output_type -> burrow.tunnel.v1.Frame
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 3: burrow.tunnel.v1.AgentMessage.pong:type_name -> burrow.tunnel.v1.Pong
+	7,  // 4: burrow.tunnel.v1.AgentMessage.dial_failed:type_name -> burrow.tunnel.v1.DialFailed
+	5,  // 5: burrow.tunnel.v1.AgentMessage.event:type_name -> burrow.tunnel.v1.SessionEvent
+	10, // 6: burrow.tunnel.v1.Instruction.welcome:type_name -> burrow.tunnel.v1.Welcome
+	11, // 7: burrow.tunnel.v1.Instruction.port_forward:type_name -> burrow.tunnel.v1.PortForward
+	12, // 8: burrow.tunnel.v1.Instruction.ping:type_name -> burrow.tunnel.v1.Ping
+	9,  // 9: burrow.tunnel.v1.Instruction.trust:type_name -> burrow.tunnel.v1.Trust
+	15, // 10: burrow.tunnel.v1.Welcome.refused:type_name -> burrow.tunnel.v1.Welcome.RefusedEntry
+	9,  // 11: burrow.tunnel.v1.Welcome.trust:type_name -> burrow.tunnel.v1.Trust
+	0,  // 12: burrow.tunnel.v1.Controller.Join:input_type -> burrow.tunnel.v1.JoinRequest
+	4,  // 13: burrow.tunnel.v1.Controller.Watch:input_type -> burrow.tunnel.v1.AgentMessage
+	13, // 14: burrow.tunnel.v1.Controller.Tunnel:input_type -> burrow.tunnel.v1.Frame
+	13, // 15: burrow.tunnel.v1.Gateway.Forward:input_type -> burrow.tunnel.v1.Frame
+	1,  // 16: burrow.tunnel.v1.Controller.Join:output_type -> burrow.tunnel.v1.JoinResponse
+	8,  // 17: burrow.tunnel.v1.Controller.Watch:output_type -> burrow.tunnel.v1.Instruction
+	13, // 18: burrow.tunnel.v1.Controller.Tunnel:output_type -> burrow.tunnel.v1.Frame
+	13, // 19: burrow.tunnel.v1.Gateway.Forward:output_type -> burrow.tunnel.v1.Frame
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_tunnel_proto_init() }
@@ -1049,8 +1173,9 @@ func file_tunnel_proto_init() {
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Pong)(nil),
 		(*AgentMessage_DialFailed)(nil),
+		(*AgentMessage_Event)(nil),
 	}
-	file_tunnel_proto_msgTypes[7].OneofWrappers = []any{
+	file_tunnel_proto_msgTypes[8].OneofWrappers = []any{
 		(*Instruction_Welcome)(nil),
 		(*Instruction_PortForward)(nil),
 		(*Instruction_Ping)(nil),
@@ -1062,7 +1187,7 @@ func file_tunnel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tunnel_proto_rawDesc), len(file_tunnel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
