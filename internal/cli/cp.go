@@ -152,6 +152,14 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 	if !c.recursive {
 		return fmt.Errorf("%s is a directory (use -r)", src)
 	}
+	// Folder modes are set last, deepest first: a read-only folder must
+	// still be writable while its contents are copied into it.
+	var dirs []dirMode
+	defer func() {
+		for i := len(dirs) - 1; i >= 0; i-- {
+			c.sftp.Chmod(dirs[i].path, dirs[i].mode)
+		}
+	}()
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -167,7 +175,8 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 			if err := c.sftp.MkdirAll(target); err != nil {
 				return fmt.Errorf("create %s: %w", target, err)
 			}
-			return c.sftp.Chmod(target, info.Mode().Perm())
+			dirs = append(dirs, dirMode{target, info.Mode().Perm()})
+			return nil
 		case info.Mode().IsRegular():
 			return c.putFile(p, target, info)
 		default:
@@ -200,6 +209,12 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 	return c.sftp.Chtimes(dst, st.ModTime(), st.ModTime())
 }
 
+// dirMode is a folder's mode, applied once the copy into it is done.
+type dirMode struct {
+	path string
+	mode fs.FileMode
+}
+
 // download copies remote src to local dst, with upload's naming rules.
 func (c *copier) download(src, dst string, intoDir bool) error {
 	st, err := c.sftp.Stat(src)
@@ -215,6 +230,12 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 	if !c.recursive {
 		return fmt.Errorf("%s is a directory (use -r)", src)
 	}
+	var dirs []dirMode
+	defer func() {
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Chmod(dirs[i].path, dirs[i].mode)
+		}
+	}()
 	walker := c.sftp.Walk(src)
 	for walker.Step() {
 		if err := walker.Err(); err != nil {
@@ -228,9 +249,7 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 			if err := os.MkdirAll(target, 0o700); err != nil {
 				return err
 			}
-			if err := os.Chmod(target, info.Mode().Perm()); err != nil {
-				return err
-			}
+			dirs = append(dirs, dirMode{target, info.Mode().Perm()})
 		case info.Mode().IsRegular():
 			if err := c.getFile(walker.Path(), target, info); err != nil {
 				return err

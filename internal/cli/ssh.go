@@ -179,7 +179,7 @@ func runSession(sc *ssh.Client, f sshFlags, command []string, g *globals) error 
 // startTerminal asks for a PTY like the local one, puts the local terminal
 // in raw mode and relays window size changes. restore undoes the raw mode
 // and is safe to call more than once; a terminating signal calls it too.
-func startTerminal(sess *ssh.Session, fd int) (restore func(), err error) {
+func startTerminal(sess *ssh.Session, fd int) (func(), error) {
 	termName := os.Getenv("TERM")
 	if termName == "" {
 		termName = "xterm-256color"
@@ -199,7 +199,7 @@ func startTerminal(sess *ssh.Session, fd int) (restore func(), err error) {
 		return nil, err
 	}
 	var once sync.Once
-	restore = func() { once.Do(func() { term.Restore(fd, old) }) }
+	restore := func() { once.Do(func() { term.Restore(fd, old) }) }
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGWINCH, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})

@@ -9,8 +9,16 @@
 // (testdata/targetsrv); user runs the burrow CLI and reaches the target
 // service only through the controller.
 //
+// TestSSH drives the agent's built-in SSH server from user with the real
+// OpenSSH client (ssh, scp, sftp, ssh-agent), rsync and tmux, through the
+// configuration `burrow ssh-config` writes, and with `burrow ssh` and
+// `burrow cp`. It creates a local user (useradd) for the login-as-another-
+// user and non-root-agent cases and removes it afterwards.
+//
 // The tests live in files with the e2e build tag and need root and the
-// ip(8) tool; without them they skip:
+// ip(8) tool; without them they skip. TestSSH also needs openssh-client,
+// rsync and tmux, and skips without them (it fails instead when CI is
+// set):
 //
 //	sudo go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
 //

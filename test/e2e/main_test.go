@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +33,12 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Other users run burrow too: the agent re-executes itself as the
+		// login user for sftp, and TestSSH runs an agent as a non-root user.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		burrowBin = filepath.Join(dir, "burrow")
 		targetsrvBin = filepath.Join(dir, "targetsrv")
 		targetsrvBuildErr = goBuild(targetsrvBin, "./testdata/targetsrv", false)
@@ -49,6 +56,25 @@ func prerequisites() string {
 		return "e2e: needs the ip(8) tool (iproute2) to create network namespaces: " + err.Error()
 	}
 	return ""
+}
+
+// sshTools are the programs TestSSH drives besides burrow. On Debian:
+// apt-get install openssh-client rsync tmux (setpriv, useradd and userdel
+// are in the base system).
+var sshTools = []string{"ssh", "scp", "sftp", "ssh-keygen", "ssh-agent", "ssh-add", "rsync", "tmux", "setpriv", "useradd", "userdel"}
+
+// missingSSHTools returns why TestSSH cannot run, or "".
+func missingSSHTools() string {
+	var missing []string
+	for _, tool := range sshTools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("e2e: the SSH tests need %s, which are not installed (Debian: apt-get install openssh-client rsync tmux)", strings.Join(missing, ", "))
 }
 
 func goBuild(out, pkg string, race bool) error {
@@ -81,5 +107,18 @@ func requireBurrow(t *testing.T) {
 	requireEnv(t)
 	if burrowBuildErr != nil {
 		t.Fatalf("build burrow: %v", burrowBuildErr)
+	}
+}
+
+// requireSSHTools is requireBurrow that also needs sshTools: without them
+// it skips t, or fails it under CI, which must install them (.ci/run).
+func requireSSHTools(t *testing.T) {
+	t.Helper()
+	requireBurrow(t)
+	if why := missingSSHTools(); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
 	}
 }

@@ -190,7 +190,13 @@ func (r result) String() string {
 // run runs a short command inside ns and returns its outcome, whatever it
 // is.
 func run(ns netns, env []string, stdin io.Reader, bin string, args ...string) result {
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	return runTimeout(ns, env, stdin, cliTimeout, bin, args...)
+}
+
+// runTimeout is run that kills the command after timeout instead of
+// cliTimeout.
+func runTimeout(ns netns, env []string, stdin io.Reader, timeout time.Duration, bin string, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := nsCommand(ns, env, bin, args...)
 	var stdout, stderr bytes.Buffer
@@ -206,7 +212,7 @@ func run(ns netns, env []string, stdin io.Reader, bin string, args ...string) re
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
 			<-done
-			err = fmt.Errorf("killed after %v", cliTimeout)
+			err = fmt.Errorf("killed after %v", timeout)
 		}
 	}
 	r := result{cmdline: strings.Join(append([]string{filepath.Base(bin)}, args...), " "), stdout: stdout.String(), stderr: stderr.String(), err: err, exitCode: -1}

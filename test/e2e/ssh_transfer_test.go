@@ -1,0 +1,256 @@
+//go:build e2e && linux
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	bigFileSize     = 256 << 20       // bytes of the scp and sftp transfers
+	bigCopyTimeout  = 5 * time.Minute // one of them
+	smallFileSize   = 1 << 20         // bytes of the legacy scp transfer
+	cpFileSize      = 8 << 20         // bytes of the burrow cp transfer
+	cpFileMode      = 0o640           // its mode, which the copies keep
+	otherUserFileSz = 2 << 20         // bytes copied as the other user
+)
+
+// bigFile writes the 256 MiB file once per suite and returns its path and
+// SHA-256.
+func (s *sshSuite) bigFile(t *testing.T) (string, string) {
+	t.Helper()
+	path := filepath.Join(s.dir, "big.bin")
+	if s.bigSum == "" {
+		s.bigSum = writeStream(t, path, "ssh-big-file", bigFileSize, 0o644)
+	}
+	return path, s.bigSum
+}
+
+// timed runs a command that moves size bytes, fails t unless it exits 0,
+// and logs the throughput.
+func (s *sshSuite) timed(t *testing.T, what string, size int64, bin string, args ...string) {
+	t.Helper()
+	start := time.Now()
+	r := runTimeout(s.c.topo.user, s.env, nil, bigCopyTimeout, bin, args...)
+	d := time.Since(start)
+	if r.err != nil {
+		t.Fatalf("%s: %v", what, r)
+	}
+	logThroughput(t, what, size, d)
+}
+
+// copyBothWays copies the big file up with up(dst) and down with
+// down(src, dst), both through the tunnel, and checks the copies.
+func (s *sshSuite) copyBothWays(t *testing.T, tool string, up func(dst string) []string, down func(src, dst string) []string) {
+	big, sum := s.bigFile(t)
+	upDst := filepath.Join(s.dir, tool+"-up.bin")
+	s.timed(t, tool+" client → target", bigFileSize, tool, up(upDst)...)
+	checkFile(t, upDst, sum)
+	os.Remove(upDst)
+	downDst := filepath.Join(s.dir, tool+"-down.bin")
+	s.timed(t, tool+" target → client", bigFileSize, tool, down(big, downDst)...)
+	checkFile(t, downDst, sum)
+	os.Remove(downDst)
+}
+
+func (s *sshSuite) testSCP(t *testing.T) {
+	big, _ := s.bigFile(t)
+	s.copyBothWays(t, "scp",
+		func(dst string) []string { return []string{"-F", s.config, "-q", big, targetName + ":" + dst} },
+		func(src, dst string) []string { return []string{"-F", s.config, "-q", targetName + ":" + src, dst} })
+}
+
+func (s *sshSuite) testSFTP(t *testing.T) {
+	big, _ := s.bigFile(t)
+	batch := func(name, line string) string {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	s.copyBothWays(t, "sftp",
+		func(dst string) []string {
+			return []string{"-F", s.config, "-q", "-b", batch("put", fmt.Sprintf("put %s %s", big, dst)), targetName}
+		},
+		func(src, dst string) []string {
+			return []string{"-F", s.config, "-q", "-b", batch("get", fmt.Sprintf("get %s %s", src, dst)), targetName}
+		})
+}
+
+// testSCPLegacy uses scp's original protocol (-O), which runs `scp -t`
+// and `scp -f` on the target instead of sftp.
+func (s *sshSuite) testSCPLegacy(t *testing.T) {
+	src := filepath.Join(s.dir, "legacy.bin")
+	sum := writeStream(t, src, "ssh-legacy-scp", smallFileSize, 0o600)
+	up, down := filepath.Join(s.dir, "legacy-up.bin"), filepath.Join(s.dir, "legacy-down.bin")
+	for _, args := range [][]string{
+		{"-O", "-p", "-F", s.config, src, targetName + ":" + up},
+		{"-O", "-p", "-F", s.config, targetName + ":" + src, down},
+	} {
+		if r := runTimeout(s.c.topo.user, s.env, nil, sshTimeout, "scp", args...); r.err != nil {
+			t.Fatalf("%v", r)
+		}
+	}
+	for _, p := range []string{up, down} {
+		checkFile(t, p, sum)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("scp -O -p: %s has mode %v, want 0600", p, fi.Mode().Perm())
+		}
+	}
+}
+
+var rsyncTransferredRE = regexp.MustCompile(`Number of regular files transferred: (\d+)`)
+
+func (s *sshSuite) testRsync(t *testing.T) {
+	src, dst := filepath.Join(s.dir, "rsync-src"), filepath.Join(s.dir, "rsync-dst")
+	makeTree(t, src, true)
+	rsync := func() int {
+		t.Helper()
+		r := runTimeout(s.c.topo.user, s.env, nil, sshTimeout, "rsync", "-a", "--stats",
+			"-e", "ssh -F "+s.config, src+"/", targetName+":"+dst+"/")
+		if r.err != nil {
+			t.Fatalf("%v", r)
+		}
+		m := rsyncTransferredRE.FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("rsync --stats: no count of transferred files in %q", r.stdout)
+		}
+		var n int
+		fmt.Sscan(m[1], &n)
+		return n
+	}
+	if n := rsync(); n != 6 {
+		t.Errorf("first rsync transferred %d regular files, want 6", n)
+	}
+	sameTree(t, src, dst)
+	if n := rsync(); n != 0 {
+		t.Errorf("second rsync of an unchanged tree transferred %d files, want 0", n)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := rsync(); n != 1 {
+		t.Errorf("rsync after changing one file transferred %d files, want 1", n)
+	}
+	sameTree(t, src, dst)
+}
+
+// burrow runs a burrow command in user with the suite's environment.
+func (s *sshSuite) burrow(stdin string, args ...string) result {
+	return runTimeout(s.c.topo.user, s.env, strings.NewReader(stdin), sshTimeout, burrowBin, args...)
+}
+
+func (s *sshSuite) testBurrowSSH(t *testing.T) {
+	for _, c := range []struct {
+		command []string
+		want    int
+	}{
+		{[]string{"true"}, 0},
+		{[]string{"exit 7"}, 7},
+		{[]string{"kill -TERM $$"}, 128 + 15},
+		{[]string{"kill -KILL $$"}, 128 + 9},
+	} {
+		args := append([]string{"ssh", targetName, "--"}, c.command...)
+		if r := s.burrow("", args...); r.exitCode != c.want {
+			t.Errorf("burrow ssh %s -- %q: exit %d, want %d: %v", targetName, c.command, r.exitCode, c.want, r)
+		}
+	}
+	// Words are joined with spaces as by OpenSSH: `sh -c 'exit 7'` runs
+	// `sh -c exit 7` there, which exits 0. Both clients agree.
+	words := []string{"sh", "-c", "exit 7"}
+	b := s.burrow("", append([]string{"ssh", targetName, "--"}, words...)...)
+	o := s.ssh(s.config, nil, append([]string{targetName}, words...)...)
+	if b.exitCode != o.exitCode {
+		t.Errorf("burrow ssh -- sh -c 'exit 7' exits %d, OpenSSH %d", b.exitCode, o.exitCode)
+	}
+	r := s.burrow("", "ssh", targetName, "--", "echo out; echo err >&2")
+	if r.err != nil || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Errorf("burrow ssh: want \"out\" on stdout and \"err\" on stderr, got %v", r)
+	}
+	r = s.burrow(script, "ssh", targetName, "sh -s")
+	if r.exitCode != 3 || r.stdout != scriptStdout || strings.TrimSpace(r.stderr) != "as root" {
+		t.Errorf("burrow ssh %s 'sh -s' < script: want exit 3, stdout %q and stderr \"as root\", got exit %d: %v", targetName, scriptStdout, r.exitCode, r)
+	}
+}
+
+func (s *sshSuite) testBurrowSSHInteractive(t *testing.T) {
+	env := withEnv(s.env, "PS1=local$ ")
+	m := startTmux(t, s.c.topo.user, env, t.TempDir(), ptyCols, ptyRows, "bash", "--norc", "--noprofile", "--noediting", "-i")
+	m.typeLine(`echo "before=$(stty -g)"`)
+	before := m.waitScreen(`(?m)^before=(\S+)`)[1]
+	m.typeLine(burrowBin + " ssh " + targetName)
+	// $SSH_TTY is set on the target only.
+	m.typeLine(`echo "remote=$SSH_TTY $(stty size)"`)
+	m.waitScreen(fmt.Sprintf(`(?m)^remote=/dev/pts/\d+ %d %d`, ptyRows, ptyCols))
+	m.resize(resizedCols, resizedRows)
+	m.typeLine(`echo "resized=$SSH_TTY $(stty size)"`)
+	m.waitScreen(fmt.Sprintf(`(?m)^resized=/dev/pts/\d+ %d %d`, resizedRows, resizedCols))
+	m.typeLine("exit")
+	waitNoProc(t, "burrow ssh", argvIs(burrowBin, "ssh", targetName))
+	if strings.Contains(m.screen(), "panic:") {
+		t.Fatalf("burrow ssh panicked when the session ended:\n%s", m.screen())
+	}
+	m.typeLine(`echo "rc=$?"; echo "after=$(stty -g)"; stty -a`)
+	if rc := m.waitScreen(`(?m)^rc=(\d+)`)[1]; rc != "0" {
+		t.Errorf("burrow ssh exited %s after the remote shell's exit, want 0", rc)
+	}
+	if after := m.waitScreen(`(?m)^after=(\S+)`)[1]; after != before {
+		t.Errorf("terminal settings after burrow ssh: %s, before: %s", after, before)
+	}
+	screen := m.screen()
+	stty := screen[strings.LastIndex(screen, "after="):]
+	for _, flag := range []string{"icanon", "echo", "isig"} {
+		if !regexp.MustCompile(`(^|\s)` + flag + `(\s|$)`).MatchString(stty) {
+			t.Errorf("stty -a after burrow ssh lacks %s:\n%s", flag, stty)
+		}
+	}
+	m.typeLine("exit 0")
+	if st, sig := m.waitDead(); sig != "" {
+		// The local shell, after burrow is gone: seen once in ~6 runs
+		// (signal unknown then); logged to learn which, not a burrow result.
+		t.Logf("the local shell in the pane died by signal %s", sig)
+	} else if st != 0 {
+		t.Errorf("local shell exited %d", st)
+	}
+}
+
+func (s *sshSuite) testBurrowCp(t *testing.T) {
+	src := filepath.Join(s.dir, "cp-src.bin")
+	sum := writeStream(t, src, "burrow-cp", cpFileSize, cpFileMode)
+	up, down := filepath.Join(s.dir, "cp-up.bin"), filepath.Join(s.dir, "cp-down")
+	if err := os.Mkdir(down, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"cp", src, targetName + ":" + up},
+		{"cp", targetName + ":" + src, down}, // into the existing folder
+	} {
+		if r := s.burrow("", args...); r.err != nil {
+			t.Fatalf("%v", r)
+		}
+	}
+	for _, p := range []string{up, filepath.Join(down, "cp-src.bin")} {
+		checkFile(t, p, sum)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != cpFileMode {
+			t.Errorf("burrow cp: %s has mode %v, want %v", p, fi.Mode().Perm(), os.FileMode(cpFileMode))
+		}
+	}
+
+	tree, treeUp, treeDown := filepath.Join(s.dir, "cp-tree"), filepath.Join(s.dir, "cp-tree-up"), filepath.Join(s.dir, "cp-tree-down")
+	makeTree(t, tree, false)
+	if r := s.burrow("", "cp", "-r", tree, targetName+":"+treeUp); r.err != nil {
+		t.Fatalf("%v", r)
+	}
+	sameTree(t, tree, treeUp)
+	if r := s.burrow("", "cp", "-r", targetName+":"+treeUp, treeDown); r.err != nil {
+		t.Fatalf("%v", r)
+	}
+	sameTree(t, tree, treeDown)
+}
