@@ -124,12 +124,13 @@ func (s *session) environ(acct *account) []string {
 	if s.agent != nil {
 		env = append(env, "SSH_AUTH_SOCK="+s.agent.path)
 	}
+	client := s.env
 	s.mu.Unlock()
 	seen := map[string]bool{}
 	for _, kv := range env {
 		seen[strings.SplitN(kv, "=", 2)[0]] = true
 	}
-	for _, kv := range s.env {
+	for _, kv := range client {
 		if k := strings.SplitN(kv, "=", 2)[0]; !seen[k] {
 			env = append(env, kv)
 		}

@@ -41,11 +41,11 @@ type (
 // session is one "session" channel: at most one shell, command or
 // subsystem, with the requests that prepare and steer it.
 type session struct {
-	c   *conn
-	ch  ssh.Channel
-	env []string // accepted client variables, "K=V"
+	c  *conn
+	ch ssh.Channel
 
 	mu      sync.Mutex
+	env     []string // accepted client variables, "K=V"
 	pty     *ptyRequest
 	term    *terminal   // set once a PTY is open
 	proc    *os.Process // while running
@@ -116,10 +116,10 @@ func (s *session) handle(r *ssh.Request) (ok bool, then func()) {
 }
 
 // ptyReq records a pty-req: once, before the program starts, with modes
-// that parse.
+// that parse and a TERM that can be put in an environment.
 func (s *session) ptyReq(payload []byte) bool {
 	var p ptyRequest
-	if ssh.Unmarshal(payload, &p) != nil || !s.c.permits("permit-pty") {
+	if ssh.Unmarshal(payload, &p) != nil || !s.c.permits("permit-pty") || strings.IndexByte(p.Term, 0) >= 0 {
 		return false
 	}
 	if _, err := parseModes([]byte(p.Modes)); err != nil {
@@ -134,7 +134,8 @@ func (s *session) ptyReq(payload []byte) bool {
 	return true
 }
 
-// setenv records an allowed variable for the program not yet started.
+// setenv records an allowed variable for the program not yet started. A
+// value with a NUL byte would make the program fail to start.
 func (s *session) setenv(payload []byte) bool {
 	var e envRequest
 	if ssh.Unmarshal(payload, &e) != nil || !s.envAllowed(e.Name) || strings.IndexByte(e.Value, 0) >= 0 {
@@ -225,7 +226,7 @@ func (s *session) signal(name string) error {
 // program that could not start (state nil) is reported as status 1, its
 // error on stderr.
 func (s *session) exit(state *os.ProcessState, err error) {
-	switch ws, _ := exitWait(state); {
+	switch ws := waitStatus(state); {
 	case state == nil:
 		code := uint32(0)
 		if err != nil {
@@ -242,12 +243,12 @@ func (s *session) exit(state *os.ProcessState, err error) {
 	s.ch.Close()
 }
 
-func exitWait(state *os.ProcessState) (syscall.WaitStatus, bool) {
+func waitStatus(state *os.ProcessState) syscall.WaitStatus {
 	if state == nil {
-		return 0, false
+		return 0
 	}
-	ws, ok := state.Sys().(syscall.WaitStatus)
-	return ws, ok
+	ws, _ := state.Sys().(syscall.WaitStatus)
+	return ws
 }
 
 // signalName names sig as RFC 4254 does ("TERM"); a signal the system
@@ -285,6 +286,7 @@ func (s *session) cleanup() {
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Second):
+		s.c.log.Warn("ssh program outlived its hangup by 5s; killing it")
 		s.mu.Lock()
 		if s.proc != nil {
 			unix.Kill(-s.proc.Pid, unix.SIGKILL)
