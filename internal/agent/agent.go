@@ -103,6 +103,8 @@ type Agent struct {
 	sshd    *sshd.Server
 	userCAs atomic.Pointer[[]ssh.PublicKey]
 
+	events chan *tunnelpb.AgentMessage // audit events for the controller
+
 	runCtx   context.Context // ends when Run's context does; sessions use it
 	sessions sync.WaitGroup
 	mu       sync.Mutex
@@ -118,7 +120,7 @@ func New(o Options) (*Agent, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("agent: controller URL %q must look like https://host:port", o.URL)
 	}
-	a := &Agent{opts: o, log: o.Logger, addr: hostPort(u), self: o.Name, targets: map[string]Target{}}
+	a := &Agent{opts: o, log: o.Logger, addr: hostPort(u), self: o.Name, targets: map[string]Target{}, events: make(chan *tunnelpb.AgentMessage, 1024)}
 	own := Target{Name: o.Name, Host: "localhost", Allow: o.Allow, Deny: o.Deny}
 	switch o.SSH {
 	case "", SSHBuiltin:

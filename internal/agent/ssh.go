@@ -106,6 +106,7 @@ func (a *Agent) startSSH() error {
 		DialTCP:     a.dialForSSH,
 		SFTPCommand: a.opts.SFTPCommand,
 		EnvAllow:    a.opts.SSHEnvAllow,
+		OnEvent:     a.sessionEvent,
 		Logger:      a.log.With("component", "sshd"),
 	})
 	return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/relay"
+	"github.com/burrow-dev/burrow/internal/sshd"
 	"github.com/burrow-dev/burrow/internal/tunnel"
 	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
 )
@@ -28,6 +29,11 @@ func (a *Agent) watch(ctx context.Context) (welcomed bool, err error) {
 	if err := stream.Send(hello); err != nil {
 		return false, err
 	}
+	// One goroutine sends: pongs from the loop below and session events
+	// from wherever they happen.
+	pongs := make(chan *tunnelpb.AgentMessage, 4)
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- a.sendLoop(ctx, stream, pongs) }()
 	idle := time.AfterFunc(a.opts.IdleTimeout, cancel)
 	defer idle.Stop()
 	for {
@@ -42,7 +48,9 @@ func (a *Agent) watch(ctx context.Context) (welcomed bool, err error) {
 			a.welcome(act.Welcome)
 		case *tunnelpb.Instruction_Ping:
 			pong := &tunnelpb.AgentMessage{Msg: &tunnelpb.AgentMessage_Pong{Pong: &tunnelpb.Pong{Seq: act.Ping.GetSeq()}}}
-			if err := stream.Send(pong); err != nil {
+			select {
+			case pongs <- pong:
+			case err := <-sendErr:
 				return welcomed, err
 			}
 		case *tunnelpb.Instruction_PortForward:
@@ -52,6 +60,43 @@ func (a *Agent) watch(ctx context.Context) (welcomed bool, err error) {
 		}
 	}
 }
+
+// sendLoop is the only sender on a Watch stream after hello.
+func (a *Agent) sendLoop(ctx context.Context, stream tunnelpb.Controller_WatchClient, pongs <-chan *tunnelpb.AgentMessage) error {
+	for {
+		var m *tunnelpb.AgentMessage
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m = <-pongs:
+		case m = <-a.events:
+		}
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// sessionEvent queues an SSH audit event for the controller. Events wait
+// (up to the queue's size) while the controller is unreachable; beyond
+// that they are dropped and logged, never blocking a session.
+func (a *Agent) sessionEvent(ctx context.Context, e sshd.Event) {
+	session, _ := ctx.Value(sessionKey{}).(string)
+	ev := &tunnelpb.SessionEvent{
+		Session: session, AtUnixMs: time.Now().UnixMilli(), Kind: e.Kind, Login: e.Login, Detail: e.Detail,
+	}
+	if e.ExitStatus != nil {
+		ev.HasExitStatus, ev.ExitStatus = true, int32(*e.ExitStatus)
+	}
+	select {
+	case a.events <- &tunnelpb.AgentMessage{Msg: &tunnelpb.AgentMessage_Event{Event: ev}}:
+	default:
+		a.log.Warn("audit event dropped: the queue to the controller is full", "session_id", session, "kind", e.Kind)
+	}
+}
+
+// sessionKey keys the session id in the context given to the SSH server.
+type sessionKey struct{}
 
 func (a *Agent) welcome(w *tunnelpb.Welcome) {
 	a.log.Info("connected to the controller", "agent_id", w.GetAgentId(), "targets", w.GetAccepted())
@@ -115,7 +160,7 @@ func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 	}
 	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("agent"), tunnel.Addr("controller session "+pf.GetSession()), nil)
 	if builtinSSH {
-		a.sshd.ServeConn(ctx, conn)
+		a.sshd.ServeConn(context.WithValue(ctx, sessionKey{}, pf.GetSession()), conn)
 		log.Debug("ssh session ended")
 		return
 	}

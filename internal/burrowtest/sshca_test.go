@@ -92,3 +92,83 @@ func newKeyLine(t *testing.T) string {
 	}
 	return string(ssh.MarshalAuthorizedKey(k))
 }
+
+// TestSSHSessionEvents logs in through the controller to an agent's SSH
+// server and finds the login, the command and its exit in the session's
+// audit events.
+func TestSSHSessionEvents(t *testing.T) {
+	s := burrowtest.Start(t)
+	admin := s.Client(s.AdminToken)
+	s.StartAgent("web-1", nil) // returns once welcomed
+	login := burrowtest.AdminLogins()[0]
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := admin.SignSSHCertificate(ctxShort(t), apitype.SSHCertificateRequest{
+		PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), Principals: []string{login},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certSigner, err := ssh.NewCertSigner(pub.(*ssh.Certificate), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := admin.DialPortForward(ctxShort(t), "web-1", 22)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(conn, "web-1:22", &ssh.ClientConfig{
+		User: login, Auth: []ssh.AuthMethod{ssh.PublicKeys(certSigner)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the host key check is the CLI's, tested in e2e
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ssh.NewClient(sc, chans, reqs)
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exit *ssh.ExitError
+	if err := sess.Run("exit 3"); !errors.As(err, &exit) || exit.ExitStatus() != 3 {
+		t.Fatalf("exit 3: %v", err)
+	}
+	client.Close()
+
+	sessions, err := admin.Sessions(ctxShort(t), 1)
+	if err != nil || len(sessions) != 1 || sessions[0].Port != 22 {
+		t.Fatalf("sessions: %v %+v", err, sessions)
+	}
+	want := []string{"ssh-login", "ssh-exec exit 3", "ssh-exit"}
+	eventually(t, func() error {
+		evs, err := admin.SessionEvents(ctxShort(t), sessions[0].ID)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, strings.TrimSpace(e.Kind+" "+map[bool]string{true: e.Detail}[e.Kind == "ssh-exec"]))
+			if e.Login != login {
+				return errors.New("event with login " + e.Login)
+			}
+		}
+		if !slices.Equal(got, want) {
+			return errors.New("events [" + strings.Join(got, ", ") + "], want [" + strings.Join(want, ", ") + "]")
+		}
+		if s := evs[2].ExitStatus; s == nil || *s != 3 {
+			return errors.New("exit event without status 3")
+		}
+		return nil
+	})
+}

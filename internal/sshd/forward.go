@@ -56,6 +56,7 @@ func (c *conn) directTCPIP(nc ssh.NewChannel) {
 	target, err := dial(c.ctx, m.Host, int(m.Port))
 	if err != nil {
 		c.log.Info("ssh forward refused", "to", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))), "err", err)
+		c.event(EventForward, "refused "+net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port)))+": "+err.Error(), nil)
 		nc.Reject(ssh.ConnectionFailed, "burrow: "+err.Error())
 		return
 	}
@@ -65,6 +66,7 @@ func (c *conn) directTCPIP(nc ssh.NewChannel) {
 		return
 	}
 	c.log.Info("ssh forward", "to", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+	c.event(EventForward, net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))), nil)
 	join(c.ctx, ch, reqs, target)
 }
 
@@ -136,6 +138,7 @@ func (c *conn) tcpipForward(payload []byte) (bool, []byte) {
 	c.forwards[key] = ln
 	c.mu.Unlock()
 	c.log.Info("ssh remote forward", "listen", ln.Addr().String())
+	c.event(EventRemoteForward, ln.Addr().String(), nil)
 	go c.acceptForwarded(ln, m.Addr, port)
 	if m.Port == 0 {
 		return true, ssh.Marshal(struct{ Port uint32 }{port})

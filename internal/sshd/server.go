@@ -30,6 +30,9 @@ import (
 
 // Options configure a Server.
 type Options struct {
+	// OnEvent, if set, is told of logins, programs, forwards and exits,
+	// with the context given to ServeConn. It must not block for long.
+	OnEvent func(ctx context.Context, e Event)
 	// HostKey is the server's host key. Required.
 	HostKey ssh.Signer
 	// Trust returns the user CA keys whose certificates are accepted now.
@@ -231,6 +234,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer s.untrack(c)
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -240,9 +244,10 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		s.log.Info("ssh handshake failed", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
-	cn := &conn{srv: s, sc: sc, ctx: ctx, login: sc.Permissions.Extensions[extLogin], perms: sc.Permissions}
+	cn := &conn{srv: s, sc: sc, ctx: ctx, parent: parent, login: sc.Permissions.Extensions[extLogin], perms: sc.Permissions}
 	cn.log = s.log.With("login", cn.login, "key_id", sc.Permissions.Extensions[extKeyID])
 	cn.log.Info("ssh login")
+	cn.event(EventLogin, sc.Permissions.Extensions[extKeyID], nil)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); cn.globalRequests(reqs) }()
@@ -304,12 +309,13 @@ func (s *Server) Close() {
 
 // conn is one authenticated SSH connection.
 type conn struct {
-	srv   *Server
-	sc    *ssh.ServerConn
-	ctx   context.Context
-	login string
-	perms *ssh.Permissions
-	log   *slog.Logger
+	srv    *Server
+	sc     *ssh.ServerConn
+	ctx    context.Context
+	parent context.Context // ServeConn's, for events
+	login  string
+	perms  *ssh.Permissions
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	forwards map[string]net.Listener // tcpip-forward listeners by "host:port"

@@ -97,19 +97,28 @@ func (s *session) handle(r *ssh.Request) (ok bool, then func()) {
 	case "keepalive@openssh.com":
 		return true, nil
 	case "shell":
-		return s.begin(func() func() { return s.start(program{kind: "shell"}) })
+		return s.begin(func() func() {
+			s.c.event(EventShell, "", nil)
+			return s.start(program{kind: "shell"})
+		})
 	case "exec":
 		var e execRequest
 		if ssh.Unmarshal(r.Payload, &e) != nil {
 			return false, nil
 		}
-		return s.begin(func() func() { return s.start(program{kind: "exec", command: e.Command}) })
+		return s.begin(func() func() {
+			s.c.event(EventExec, e.Command, nil)
+			return s.start(program{kind: "exec", command: e.Command})
+		})
 	case "subsystem":
 		var e execRequest
 		if ssh.Unmarshal(r.Payload, &e) != nil || e.Command != "sftp" {
 			return false, nil
 		}
-		return s.begin(s.sftp)
+		return s.begin(func() func() {
+			s.c.event(EventSFTP, e.Command, nil)
+			return s.sftp()
+		})
 	default:
 		return false, nil
 	}
@@ -226,19 +235,24 @@ func (s *session) signal(name string) error {
 // program that could not start (state nil) is reported as status 1, its
 // error on stderr.
 func (s *session) exit(state *os.ProcessState, err error) {
+	var status int
+	detail := ""
 	switch ws := waitStatus(state); {
 	case state == nil:
-		code := uint32(0)
 		if err != nil {
 			fmt.Fprintf(s.ch.Stderr(), "burrow: %v\r\n", err)
-			code = 1
+			status, detail = 1, err.Error()
 		}
-		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: code}))
+		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(status)}))
 	case ws.Signaled():
-		s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: signalName(ws.Signal()), CoreDumped: ws.CoreDump()}))
+		name := signalName(ws.Signal())
+		status, detail = 128+int(ws.Signal()), "signal "+name
+		s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: name, CoreDumped: ws.CoreDump()}))
 	default:
-		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(state.ExitCode())}))
+		status = state.ExitCode()
+		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(status)}))
 	}
+	s.c.event(EventExit, detail, &status)
 	s.ch.CloseWrite()
 	s.ch.Close()
 }
