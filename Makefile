@@ -15,9 +15,20 @@ e2e:
 	$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
 
 # Run each fuzzer for a while; new inputs land in testdata/fuzz.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s ./internal/auth/
-	$(GO) test -run '^$$' -fuzz FuzzParseJoinToken -fuzztime 30s ./internal/auth/
+	$(GO) test -run '^$$' -fuzz FuzzParsePorts -fuzztime $(FUZZTIME) ./internal/auth/
+	$(GO) test -run '^$$' -fuzz FuzzParseJoinToken -fuzztime $(FUZZTIME) ./internal/auth/
+	$(GO) test -run '^$$' -fuzz FuzzPortForwardRequest -fuzztime $(FUZZTIME) ./internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzSSHCertificateRequest -fuzztime $(FUZZTIME) ./internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzValidName -fuzztime $(FUZZTIME) ./internal/tunnel/
+	$(GO) test -run '^$$' -fuzz FuzzParseModes -fuzztime $(FUZZTIME) ./internal/sshd/
+	$(GO) test -run '^$$' -fuzz FuzzSessionRequest -fuzztime $(FUZZTIME) ./internal/sshd/
+	$(GO) test -run '^$$' -fuzz FuzzGlobalRequest -fuzztime $(FUZZTIME) ./internal/sshd/
+	$(GO) test -run '^$$' -fuzz FuzzDirectTCPIP -fuzztime $(FUZZTIME) ./internal/sshd/
+	$(GO) test -run '^$$' -fuzz FuzzParseForward -fuzztime $(FUZZTIME) ./internal/cli/
+	$(GO) test -run '^$$' -fuzz FuzzParseTargets -fuzztime $(FUZZTIME) ./internal/cli/
+	$(GO) test -run '^$$' -fuzz FuzzCleanText -fuzztime $(FUZZTIME) ./internal/store/
 
 bench:
 	scripts/bench.sh
