@@ -77,7 +77,8 @@ func (id identity) signer() (ssh.Signer, error) {
 }
 
 // renew gets a new certificate when the current one is missing or has
-// less than min left. It reports whether it wrote one.
+// less than min left, and then refreshes the known hosts. It reports
+// whether it wrote a certificate.
 func (id identity) renew(ctx context.Context, c *client.Client, min time.Duration) (bool, error) {
 	if b, err := os.ReadFile(id.cert()); err == nil {
 		if pub, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
@@ -95,7 +96,15 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 		return false, err
 	}
 	line := ssh.MarshalAuthorizedKey(certSigner.PublicKey())
-	return true, writeFileAtomic(id.cert(), line, 0o644)
+	if err := writeFileAtomic(id.cert(), line, 0o644); err != nil {
+		return false, err
+	}
+	// Host keys change when an agent is set up anew: refresh them along
+	// with the certificate, at most every half hour.
+	if ts, err := c.Targets(ctx); err == nil {
+		id.writeKnownHosts(ts)
+	}
+	return true, nil
 }
 
 // writeKnownHosts records the registered host key of every target with

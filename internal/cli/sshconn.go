@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,11 +13,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/client"
@@ -131,23 +132,23 @@ func splitLogin(arg string) (login, target string) {
 // the target lookup, the certificate and the tunnel are fetched at once.
 func dialSSH(ctx context.Context, c *client.Client, target, login string, banner io.Writer) (*ssh.Client, error) {
 	var (
-		t      sshTarget
-		signer ssh.Signer
-		conn   net.Conn
+		t                         sshTarget
+		signer                    ssh.Signer
+		conn                      net.Conn
+		findErr, certErr, dialErr error
+		wg                        sync.WaitGroup
 	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { t, err = findTarget(gctx, c, target); return err })
-	g.Go(func() (err error) { signer, err = sessionSigner(gctx, c, login, sessionCertTTL); return err })
-	g.Go(func() (err error) { conn, err = c.DialPortForward(gctx, target, 22); return err })
-	if err := g.Wait(); err != nil {
+	wg.Add(3)
+	go func() { defer wg.Done(); t, findErr = findTarget(ctx, c, target) }()
+	go func() { defer wg.Done(); signer, certErr = sessionSigner(ctx, c, login, sessionCertTTL) }()
+	go func() { defer wg.Done(); conn, dialErr = c.DialPortForward(ctx, target, 22) }()
+	wg.Wait()
+	// The target's own description explains best why there is no shell.
+	hostKey, err := t.hostKeyCallback()
+	if err = cmp.Or(findErr, err, certErr, dialErr); err != nil {
 		if conn != nil {
 			conn.Close()
 		}
-		return nil, err
-	}
-	hostKey, err := t.hostKeyCallback()
-	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	cfg := &ssh.ClientConfig{

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/agent"
+	"github.com/burrow-dev/burrow/internal/burrowtest"
+)
+
+// cliEnv points the CLI at an in-process controller, with a config file
+// of its own.
+func cliEnv(t *testing.T, s *burrowtest.System) {
+	t.Setenv("BURROW_CONFIG", filepath.Join(t.TempDir(), "config.yaml"))
+	t.Setenv("BURROW_URL", s.URL())
+	t.Setenv("BURROW_TOKEN", s.AdminToken)
+	t.Setenv("BURROW_FINGERPRINT", s.Controller().Fingerprint())
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the CLI writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func burrowCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = Main(ctx, args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestVNCForwards runs `burrow vnc --no-viewer` against a target whose
+// "VNC" port is an echo server: the printed address reaches it.
+func TestVNCForwards(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("mac-1", nil)
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, []string{"vnc", "mac-1", "--no-viewer", "--port", strconv.Itoa(port), "--username", "admin"}, &out, io.Discard) }()
+	addrRE := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) -> mac-1:\d+`)
+	var addr string
+	deadline := time.Now().Add(burrowtest.WaitShort)
+	for addr == "" && time.Now().Before(deadline) {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("vnc printed no forward:\n%s", out.String())
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("RFB 003.008\n")
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("through the forward: %q, %v", got, err)
+	}
+	c.Close()
+	if !strings.Contains(out.String(), "vnc://admin@"+addr) {
+		t.Errorf("vnc did not print the viewer address (without password):\n%s", out.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("vnc exited %d after Ctrl-C", code)
+	}
+}
+
+// TestSSHAndCp runs `burrow ssh` and `burrow cp` in process against an
+// agent's built-in SSH server: exit statuses, signals, separate streams,
+// clear refusals, copies both ways.
+func TestSSHAndCp(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	s.StartAgent("closed", func(o *agent.Options) { o.SSH = "off" })
+	cliEnv(t, s)
+	login := burrowtest.AdminLogins()[0]
+
+	out, errOut, code := burrowCLI(t, "ssh", "-l", login, "web-1", "--", "echo out; echo err >&2; exit 7")
+	if code != 7 || out != "out\n" || errOut != "err\n" {
+		t.Errorf("ssh exit 7: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "kill -TERM $$"); code != 128+15 {
+		t.Errorf("ssh killed by TERM: code %d, want 143", code)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ssh", "nosuch", "true"}, "no target named nosuch"},
+		{[]string{"ssh", "closed", "true"}, "no shell access"},
+		{[]string{"ssh", "-l", "no-such-user-x", "web-1", "true"}, "may not log in as"},
+	} {
+		_, errOut, code := burrowCLI(t, c.args...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("burrow %s: code %d, stderr %q, want it to say %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	data := bytes.Repeat([]byte("burrow cp "), 300_000)
+	if err := os.WriteFile(src, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	up := filepath.Join(dir, "up.bin")
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, src, "web-1:"+up); code != 0 {
+		t.Fatalf("cp up: %d %s", code, errOut)
+	}
+	down := filepath.Join(dir, "down")
+	os.Mkdir(down, 0o755)
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, "web-1:"+up, down); code != 0 {
+		t.Fatalf("cp down: %d %s", code, errOut)
+	}
+	for _, p := range []string{up, filepath.Join(down, "up.bin")} {
+		b, err := os.ReadFile(p)
+		if err != nil || sha256.Sum256(b) != sha256.Sum256(data) {
+			t.Errorf("%s: %v, or content differs", p, err)
+		}
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm() != 0o640 {
+			t.Errorf("%s has mode %v, want 0640", p, st.Mode().Perm())
+		}
+	}
+}
