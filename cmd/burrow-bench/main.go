@@ -11,8 +11,13 @@
 //	burrow-bench cputime  PID...                       CPU seconds of the process trees rooted at PIDs
 //	burrow-bench report   -dir DIR [-out FILE]         render the markdown result table
 //	burrow-bench pick-target < targets.json            first online target of `burrow targets -o json`
+//	burrow-bench cmdtime  [-n N] -- CMD... [--- CMD...]  wall time of N runs of commands (ssh HOST true, scp)
+//	burrow-bench echolat  [-n N] -- CMD... [--- CMD...]  keystroke echo latency through ptys (ssh -tt HOST cat)
+//	burrow-bench randfile -size B -out FILE            write a pseudo-random file, print its SHA-256
+//	burrow-bench sha256   FILE                         print a file's SHA-256
 //
-// The measuring subcommands print exactly one JSON line on stdout.
+// The measuring subcommands print exactly one JSON line on stdout; cmdtime
+// and echolat print one per command, the commands taking turns.
 package main
 
 import (
@@ -57,6 +62,14 @@ func main() {
 		err = runReport(args)
 	case "pick-target":
 		err = runPickTarget(args)
+	case "cmdtime":
+		err = runCmdTime(args)
+	case "echolat":
+		err = runEchoLat(args)
+	case "randfile":
+		err = runRandFile(args)
+	case "sha256":
+		err = runSHA256(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -75,7 +88,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: burrow-bench SUBCOMMAND [flags]
 
   echo     -listen ADDR                    TCP echo server
-  rtt      -addr ADDR [-n N] [-size B]     ping-pong RTT over one connection (JSON)
+  rtt      -addr ADDR [-n N] [-size B] [-gap D]
+                                           ping-pong RTT over one connection (JSON)
   conns    -addr ADDR [-n N] [-c C]        connections/s: dial, 1-byte echo, close (JSON)
   freeport [-n K]                          print K free 127.0.0.1 TCP ports
   waitport -addr ADDR [-timeout D]         wait until ADDR accepts a connection
@@ -83,6 +97,15 @@ func usage() {
   report   -dir DIR [-out FILE]            render bench results as markdown
   pick-target [-any] < targets.json        print the first online target name from
                                            'burrow targets -o json' (exit 1 if none)
+  cmdtime  [-n N] [-warmup W] [-bytes B] -- CMD... [--- CMD...]
+                                           wall time of N runs of each CMD, taking
+                                           turns, p50/p90 (one JSON line each)
+  echolat  [-n N] [-gap D] [-ready M] -- CMD... [--- CMD...]
+                                           run each CMD on a pty, wait for M, then
+                                           time one-byte keystroke echoes, taking
+                                           turns (one JSON line each)
+  randfile -size BYTES -out FILE           write pseudo-random data, print its SHA-256
+  sha256   FILE                            print a file's SHA-256
 `)
 }
 
@@ -160,6 +183,7 @@ func runRTT(args []string) error {
 	size := fs.Int("size", 64, "message size in bytes")
 	warmup := fs.Int("warmup", 500, "unmeasured round trips before measuring")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-round-trip timeout")
+	gap := fs.Duration("gap", 0, "pause between round trips (0: back to back)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -200,6 +224,9 @@ func runRTT(args []string) error {
 		}
 		if i >= *warmup {
 			samples = append(samples, d)
+		}
+		if *gap > 0 {
+			time.Sleep(*gap)
 		}
 	}
 	elapsed := time.Since(start)

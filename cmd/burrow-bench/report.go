@@ -231,16 +231,8 @@ func runReport(args []string) error {
 	if *dir == "" {
 		return errors.New("-dir is required")
 	}
-	var rs []*pathResult
-	byID := map[string]*pathResult{}
-	for _, id := range strings.Split(*paths, ",") {
-		p := loadPath(*dir, id)
-		rs = append(rs, p)
-		byID[id] = p
-	}
-
 	var b strings.Builder
-	b.WriteString("# burrow port-forward benchmark (loopback)\n\n")
+	b.WriteString("# burrow benchmark (loopback)\n\n")
 	if f, err := os.Open(filepath.Join(*dir, "meta.txt")); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -252,9 +244,36 @@ func runReport(args []string) error {
 		b.WriteString("\n")
 	}
 
+	if *paths != "" {
+		writeForwardReport(&b, *dir, strings.Split(*paths, ","), *base, *subject)
+	}
+	writeSSHReport(&b, *dir)
+
+	md := b.String()
+	fmt.Print(md)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeForwardReport renders the port-forward table: one column per path,
+// then the subject's ratios to the baseline.
+func writeForwardReport(b *strings.Builder, dir string, paths []string, base, subject string) {
+	var rs []*pathResult
+	byID := map[string]*pathResult{}
+	for _, id := range paths {
+		p := loadPath(dir, id)
+		rs = append(rs, p)
+		byID[id] = p
+	}
+
+	b.WriteString("## Port-forward\n\n")
 	b.WriteString("| metric |")
 	for _, p := range rs {
-		fmt.Fprintf(&b, " %s |", p.label)
+		fmt.Fprintf(b, " %s |", p.label)
 	}
 	b.WriteString("\n|---|")
 	for range rs {
@@ -262,20 +281,20 @@ func runReport(args []string) error {
 	}
 	b.WriteString("\n")
 	for _, m := range metrics {
-		fmt.Fprintf(&b, "| %s |", m.name)
+		fmt.Fprintf(b, "| %s |", m.name)
 		for _, p := range rs {
 			v := na
 			if p.status == "ok" {
 				v = m.val(p)
 			}
-			fmt.Fprintf(&b, " %s |", v)
+			fmt.Fprintf(b, " %s |", v)
 		}
 		b.WriteString("\n")
 	}
 
-	s, bl := byID[*subject], byID[*base]
+	s, bl := byID[subject], byID[base]
 	if s != nil && bl != nil {
-		fmt.Fprintf(&b, "\n## Ratios: %s / %s\n\n", s.label, bl.label)
+		fmt.Fprintf(b, "\n### Ratios: %s / %s\n\n", s.label, bl.label)
 		b.WriteString("| ratio | value | better if |\n|---|---:|---|\n")
 		sOK, bOK := s.status == "ok", bl.status == "ok"
 		var sv, bv float64
@@ -286,25 +305,25 @@ func runReport(args []string) error {
 				sv, bv = s.it1.End.SumReceived.BitsPerSec, bl.it1.End.SumReceived.BitsPerSec
 			}
 		}
-		fmt.Fprintf(&b, "| 1-stream throughput | %s | > 1 |\n", ratio(sv, bv, sok, bok))
+		fmt.Fprintf(b, "| 1-stream throughput | %s | > 1 |\n", ratio(sv, bv, sok, bok))
 
 		sok, bok = sOK && s.rtt != nil, bOK && bl.rtt != nil
 		sv, bv = 0, 0
 		if sok && bok {
 			sv, bv = s.rtt.P50us, bl.rtt.P50us
 		}
-		fmt.Fprintf(&b, "| RTT p50 | %s | < 1 |\n", ratio(sv, bv, sok, bok))
+		fmt.Fprintf(b, "| RTT p50 | %s | < 1 |\n", ratio(sv, bv, sok, bok))
 
 		sok, bok = sOK && s.conns != nil, bOK && bl.conns != nil
 		sv, bv = 0, 0
 		if sok && bok {
 			sv, bv = s.conns.ConnsPerSec, bl.conns.ConnsPerSec
 		}
-		fmt.Fprintf(&b, "| new conns/s | %s | > 1 |\n", ratio(sv, bv, sok, bok))
+		fmt.Fprintf(b, "| new conns/s | %s | > 1 |\n", ratio(sv, bv, sok, bok))
 
 		sv, sok = s.cpuPerGB()
 		bv, bok = bl.cpuPerGB()
-		fmt.Fprintf(&b, "| CPU per GB | %s | < 1 |\n", ratio(sv, bv, sOK && sok, bOK && bok))
+		fmt.Fprintf(b, "| CPU per GB | %s | < 1 |\n", ratio(sv, bv, sOK && sok, bOK && bok))
 	}
 
 	var notes []string
@@ -322,16 +341,7 @@ func runReport(args []string) error {
 	if len(notes) > 0 {
 		b.WriteString("\n**Notes**\n\n")
 		for _, n := range notes {
-			fmt.Fprintf(&b, "- %s\n", n)
+			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
-
-	md := b.String()
-	fmt.Print(md)
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

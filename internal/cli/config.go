@@ -27,6 +27,13 @@ type Context struct {
 	CAFile      string `yaml:"ca-file,omitempty"`
 }
 
+// useConfig makes path the client config for this process (--config).
+func useConfig(path string) {
+	if path != "" {
+		os.Setenv("BURROW_CONFIG", path)
+	}
+}
+
 // configPath is $BURROW_CONFIG, else $XDG_CONFIG_HOME/burrow/config.yaml.
 func configPath() (string, error) {
 	if p := os.Getenv("BURROW_CONFIG"); p != "" {

@@ -157,7 +157,7 @@ func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, 
 }
 
 func newProxyCmd(g *globals) *cobra.Command {
-	var ctxName string
+	var ctxName, config string
 	cmd := &cobra.Command{
 		Use:   "proxy TARGET PORT",
 		Short: "Connect stdin/stdout to a port on a target (an OpenSSH ProxyCommand)",
@@ -168,6 +168,7 @@ TARGET may end in ".burrow" (the ssh-config wildcard). For port 22 it also
 renews the certificate that "burrow ssh-config" set up, before it expires.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			useConfig(config)
 			target := strings.TrimSuffix(args[0], ".burrow")
 			port, err := strconv.Atoi(args[1])
 			if err != nil {
@@ -194,6 +195,7 @@ renews the certificate that "burrow ssh-config" set up, before it expires.`,
 		},
 	}
 	cmd.Flags().StringVar(&ctxName, "context", "", "context to use (default: the current one)")
+	cmd.Flags().StringVar(&config, "config", "", "client config file (default $BURROW_CONFIG, else ~/.config/burrow/config.yaml)")
 	return cmd
 }
 

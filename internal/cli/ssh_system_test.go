@@ -66,7 +66,9 @@ func TestVNCForwards(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockedBuffer
 	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"vnc", "mac-1", "--no-viewer", "--port", strconv.Itoa(port), "--username", "admin"}, &out, io.Discard) }()
+	go func() {
+		done <- Main(ctx, []string{"vnc", "mac-1", "--no-viewer", "--port", strconv.Itoa(port), "--username", "admin"}, &out, io.Discard)
+	}()
 	addrRE := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) -> mac-1:\d+`)
 	var addr string
 	deadline := time.Now().Add(burrowtest.WaitShort)

@@ -146,7 +146,7 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 
 func newSSHConfigCmd(g *globals) *cobra.Command {
 	var write, renew bool
-	var ctxName, sshConfig string
+	var ctxName, sshConfig, config string
 	cmd := &cobra.Command{
 		Use:   "ssh-config",
 		Short: "Print (or --write) an OpenSSH config for every target you can reach",
@@ -158,6 +158,7 @@ certificate that burrow keeps renewed, and a known-hosts file holding the
 host keys agents registered, so there is never a host key prompt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			useConfig(config)
 			ctxName = contextName(ctxName)
 			c, err := newClientFor(ctxName)
 			if err != nil {
@@ -176,7 +177,9 @@ host keys agents registered, so there is never a host key prompt.`,
 			if err != nil {
 				return err
 			}
-			if _, err := id.renew(cmd.Context(), c, managedCertRenew); err != nil {
+			// Asked for by hand: always a fresh certificate, in case the
+			// controller (and its CA) behind this context changed.
+			if _, err := id.renew(cmd.Context(), c, managedCertTTL+time.Minute); err != nil {
 				return err
 			}
 			if err := id.writeKnownHosts(ts); err != nil {
@@ -205,6 +208,7 @@ host keys agents registered, so there is never a host key prompt.`,
 	f.BoolVar(&write, "write", false, "update the burrow section of ~/.ssh/config instead of printing")
 	f.StringVar(&sshConfig, "ssh-config-file", "", "the file --write updates (default ~/.ssh/config)")
 	f.StringVar(&ctxName, "context", "", "context to use (default: the current one)")
+	f.StringVar(&config, "config", "", "client config file (default $BURROW_CONFIG, else ~/.config/burrow/config.yaml)")
 	f.BoolVar(&renew, "renew", false, "only renew the certificate if it expires soon (used by the generated config)")
 	f.MarkHidden("renew")
 	return cmd
@@ -259,15 +263,25 @@ func sshConfigBlock(ctxName, exe string, id identity, ts []apitype.Target) strin
 	var b strings.Builder
 	fmt.Fprintf(&b, "# burrow ssh-config for context %s (generated %s)\n", ctxName, time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "# Renews the certificate before OpenSSH reads it; silent unless it fails.\n")
-	fmt.Fprintf(&b, "Match host %s exec \"%s ssh-config --context %s --renew\"\n\n", strings.Join(hosts, ","), shellWord(exe), ctxName)
+	// The client config in use goes along, so that these lines work
+	// whatever the environment OpenSSH is started from.
+	cfgArg, cfgArgShell := "", ""
+	if p, err := configPath(); err == nil && os.Getenv("BURROW_CONFIG") != "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			cfgArg, cfgArgShell = " --config "+quoteSSH(abs), " --config "+shellWord(abs)
+		}
+	}
+	fmt.Fprintf(&b, "Match host %s exec \"%s ssh-config%s --context %s --renew\"\n\n", strings.Join(hosts, ","), shellWord(exe), cfgArgShell, ctxName)
 	fmt.Fprintf(&b, "Host %s\n", strings.Join(hosts, " "))
-	fmt.Fprintf(&b, "    ProxyCommand %s proxy --context %s %%n %%p\n", quoteSSH(exe), ctxName)
+	fmt.Fprintf(&b, "    ProxyCommand %s proxy%s --context %s %%n %%p\n", quoteSSH(exe), cfgArg, ctxName)
 	fmt.Fprintf(&b, "    IdentityFile %s\n", quoteSSH(id.key()))
 	fmt.Fprintf(&b, "    CertificateFile %s\n", quoteSSH(id.cert()))
 	fmt.Fprintf(&b, "    IdentitiesOnly yes\n")
 	fmt.Fprintf(&b, "    UserKnownHostsFile %s ~/.ssh/known_hosts\n", quoteSSH(id.knownHosts()))
 	fmt.Fprintf(&b, "    StrictHostKeyChecking yes\n")
 	fmt.Fprintf(&b, "    ServerAliveInterval 30\n")
+	// AES-GCM has assembly in x/crypto/ssh, ChaCha20 not: ~30% faster copies.
+	fmt.Fprintf(&b, "    Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n")
 	return b.String()
 }
 
