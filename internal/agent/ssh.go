@@ -132,3 +132,21 @@ func (a *Agent) dialForSSH(ctx context.Context, host string, port int) (net.Conn
 	}
 	return a.connect(ctx, name, port)
 }
+
+// setHostCertificate has the SSH server offer the host certificate the
+// controller signed, so that OpenSSH trusts the agent through one
+// @cert-authority line instead of a known_hosts entry per target.
+func (a *Agent) setHostCertificate(line string) {
+	if line == "" || a.sshd == nil {
+		return
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	cert, ok := pub.(*ssh.Certificate)
+	if err != nil || !ok {
+		a.log.Error("controller sent an unreadable host certificate", "err", err)
+		return
+	}
+	if err := a.sshd.SetHostCertificate(cert); err != nil {
+		a.log.Error("cannot use the host certificate", "err", err)
+	}
+}

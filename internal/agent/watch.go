@@ -101,6 +101,7 @@ type sessionKey struct{}
 func (a *Agent) welcome(w *tunnelpb.Welcome) {
 	a.log.Info("connected to the controller", "agent_id", w.GetAgentId(), "targets", w.GetAccepted())
 	a.setTrust(w.GetTrust())
+	a.setHostCertificate(w.GetHostCertificate())
 	for name, why := range w.GetRefused() {
 		a.log.Error("controller refused a target", "target", name, "reason", why)
 	}

@@ -172,3 +172,46 @@ func TestSSHSessionEvents(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSSHHostCertificate: an agent's built-in SSH server offers a host
+// certificate from the controller's host CA, for its target names, which a
+// client trusting only the host CA accepts.
+func TestSSHHostCertificate(t *testing.T) {
+	s := burrowtest.Start(t)
+	admin := s.Client(s.AdminToken)
+	s.StartAgent("web-1", nil)
+	hostCA := s.Controller().HostCA().PublicKey()
+	login := burrowtest.AdminLogins()[0]
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	resp, err := admin.SignSSHCertificate(ctxShort(t), apitype.SSHCertificateRequest{
+		PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), Principals: []string{login},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	certSigner, _ := ssh.NewCertSigner(pub.(*ssh.Certificate), signer)
+	for _, name := range []string{"web-1", "web-1.burrow"} {
+		checker := &ssh.CertChecker{IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
+			return bytes.Equal(auth.Marshal(), hostCA.Marshal())
+		}}
+		conn, err := admin.DialPortForward(ctxShort(t), "web-1", 22)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, chans, reqs, err := ssh.NewClientConn(conn, name+":22", &ssh.ClientConfig{
+			User: login, Auth: []ssh.AuthMethod{ssh.PublicKeys(certSigner)},
+			HostKeyCallback:   checker.CheckHostKey,
+			HostKeyAlgorithms: []string{ssh.CertAlgoED25519v01},
+		})
+		if err != nil {
+			t.Fatalf("as %s, trusting only the host CA: %v", name, err)
+		}
+		ssh.NewClient(sc, chans, reqs).Close()
+	}
+}

@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/ssh"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -66,6 +68,7 @@ type Controller struct {
 	ln          net.Listener
 	st          store.Store
 	ca          *sshca.Authority
+	hostCA      *sshca.Authority
 	tlsCfg      *tls.Config
 	fingerprint string
 	tunnels     *tunnel.Server
@@ -176,7 +179,7 @@ func (c *Controller) setupStore() error {
 	return nil
 }
 
-// setupCA loads the SSH user CA, creating it on first start.
+// setupCA loads the SSH user and host CAs, creating them on first start.
 func (c *Controller) setupCA() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -184,9 +187,29 @@ func (c *Controller) setupCA() error {
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
-	c.ca = ca
+	hostCA, err := sshca.OpenHost(ctx, c.st, c.opts.Now)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	c.ca, c.hostCA = ca, hostCA
 	return nil
 }
+
+// signHostKey certifies an agent's host key with the host CA.
+func (c *Controller) signHostKey(agentID, hostKey string, names []string) (string, error) {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(hostKey))
+	if err != nil {
+		return "", fmt.Errorf("host key: %w", err)
+	}
+	cert, err := c.hostCA.SignHost(pub, agentID, names)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(cert))), nil
+}
+
+// HostCA is the SSH host CA (agents' host certificates).
+func (c *Controller) HostCA() *sshca.Authority { return c.hostCA }
 
 // wire builds the parts: back end, dialer, API, servers, metrics.
 func (c *Controller) wire() {
@@ -196,8 +219,9 @@ func (c *Controller) wire() {
 	reg.MustRegister(agents)
 	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
 		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
-		OnPresence: func(n int) { agents.Set(float64(n)) },
-		UserCAKeys: c.ca.UserCAKeys,
+		OnPresence:  func(n int) { agents.Set(float64(n)) },
+		UserCAKeys:  c.ca.UserCAKeys,
+		SignHostKey: c.signHostKey,
 		// c.dialer is set below, before the gRPC server serves anything.
 		OnSessionEvent: func(agentID string, ev store.SessionEvent) { c.dialer.SessionEvent(agentID, ev) },
 	})

@@ -35,8 +35,11 @@ const (
 	ClockSkew = time.Minute
 )
 
-// userCAComment ends the authorized_keys line of a user CA key.
-const userCAComment = "burrow-user-ca"
+// The comments ending the authorized_keys lines of CA keys.
+const (
+	userCAComment = "burrow-user-ca"
+	hostCAComment = "burrow-host-ca"
+)
 
 // Authority signs user certificates with the current user CA key.
 type Authority struct {
@@ -50,32 +53,41 @@ type Authority struct {
 // end up with the same CA: the store admits one current key per kind, and
 // the one whose insert loses reads the winner's. now defaults to time.Now.
 func Open(ctx context.Context, st store.Store, now func() time.Time) (*Authority, error) {
+	return open(ctx, st, now, store.CAUser, userCAComment)
+}
+
+// OpenHost is Open for the host CA, which signs agents' host keys.
+func OpenHost(ctx context.Context, st store.Store, now func() time.Time) (*Authority, error) {
+	return open(ctx, st, now, store.CAHost, hostCAComment)
+}
+
+func open(ctx context.Context, st store.Store, now func() time.Time, kind, comment string) (*Authority, error) {
 	if now == nil {
 		now = time.Now
 	}
-	keys, err := st.ListCAKeys(ctx, store.CAUser)
+	keys, err := st.ListCAKeys(ctx, kind)
 	if err != nil {
-		return nil, fmt.Errorf("sshca: load user CA: %w", err)
+		return nil, fmt.Errorf("sshca: load %s CA: %w", kind, err)
 	}
 	if _, ok := current(keys); !ok {
-		if keys, err = create(ctx, st, now()); err != nil {
-			return nil, fmt.Errorf("sshca: create user CA: %w", err)
+		if keys, err = create(ctx, st, now(), kind, comment); err != nil {
+			return nil, fmt.Errorf("sshca: create %s CA: %w", kind, err)
 		}
 	}
 	return load(keys, now)
 }
 
-// create stores a new current user CA key, unless another controller just
-// did, and returns the user CA keys as they are now.
-func create(ctx context.Context, st store.Store, now time.Time) ([]store.CAKey, error) {
-	k, err := newKey(store.CAUser, userCAComment, now)
+// create stores a new current CA key of kind, unless another controller
+// just did, and returns the keys of that kind as they are now.
+func create(ctx context.Context, st store.Store, now time.Time, kind, comment string) ([]store.CAKey, error) {
+	k, err := newKey(kind, comment, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := st.CreateCAKey(ctx, k); err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, err
 	}
-	return st.ListCAKeys(ctx, store.CAUser)
+	return st.ListCAKeys(ctx, kind)
 }
 
 // newKey makes an ed25519 CA key of kind.
@@ -102,18 +114,18 @@ func newKey(kind, comment string, now time.Time) (store.CAKey, error) {
 func load(keys []store.CAKey, now func() time.Time) (*Authority, error) {
 	cur, ok := current(keys)
 	if !ok {
-		return nil, errors.New("sshca: the store has no current user CA key")
+		return nil, errors.New("sshca: the store has no current CA key")
 	}
 	signer, err := ssh.ParsePrivateKey(cur.Private)
 	if err != nil {
-		return nil, fmt.Errorf("sshca: user CA %s: private key: %w", cur.ID, err)
+		return nil, fmt.Errorf("sshca: CA %s: private key: %w", cur.ID, err)
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(cur.Public))
 	if err != nil {
-		return nil, fmt.Errorf("sshca: user CA %s: public key: %w", cur.ID, err)
+		return nil, fmt.Errorf("sshca: CA %s: public key: %w", cur.ID, err)
 	}
 	if !sameKey(pub, signer.PublicKey()) {
-		return nil, fmt.Errorf("sshca: user CA %s: public and private key do not match", cur.ID)
+		return nil, fmt.Errorf("sshca: CA %s: public and private key do not match", cur.ID)
 	}
 	return &Authority{now: now, keys: keys, signer: signer}, nil
 }

@@ -109,6 +109,26 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// SetHostCertificate makes the server also offer its host key as cert, a
+// host certificate from the controller's host CA, so that OpenSSH trusts it
+// through one @cert-authority line. Later connections use it.
+func (s *Server) SetHostCertificate(cert *ssh.Certificate) error {
+	if cert.CertType != ssh.HostCert || string(cert.Key.Marshal()) != string(s.opts.HostKey.PublicKey().Marshal()) {
+		return errors.New("sshd: the host certificate is not for this host key")
+	}
+	cs, err := ssh.NewCertSigner(cert, s.opts.HostKey)
+	if err != nil {
+		return err
+	}
+	cfg := &ssh.ServerConfig{PublicKeyCallback: s.authenticate, ServerVersion: "SSH-2.0-burrow"}
+	cfg.AddHostKey(s.opts.HostKey)
+	cfg.AddHostKey(cs)
+	s.mu.Lock()
+	s.config = cfg
+	s.mu.Unlock()
+	return nil
+}
+
 // resetIgnoredSignals lets SIGHUP and SIGINT reach programs again when the
 // agent was started with them ignored (by nohup, or as a background job of
 // a script): an ignored signal stays ignored across exec, and the Go
@@ -267,7 +287,10 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	t := time.AfterFunc(s.opts.HandshakeTimeout, func() { c.Close() })
 	defer t.Stop()
-	return ssh.NewServerConn(c, s.config)
+	s.mu.Lock()
+	cfg := s.config
+	s.mu.Unlock()
+	return ssh.NewServerConn(c, cfg)
 }
 
 // track registers c, or says the server is closed.

@@ -46,6 +46,9 @@ type ServerOptions struct {
 	// whose certificates agents' SSH servers accept; it goes to each agent
 	// in its Welcome and in PushTrust.
 	UserCAKeys func() []string
+	// SignHostKey, if set, certifies an agent's SSH host key (authorized
+	// keys format) for target names; the certificate goes in its Welcome.
+	SignHostKey func(agentID, hostKey string, names []string) (string, error)
 	// OnSessionEvent, if set, receives the audit events an agent reports
 	// for its sessions, with the agent id its credential proved.
 	OnSessionEvent func(agentID string, ev store.SessionEvent)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,7 @@ func (s *Server) Watch(stream tunnelpb.Controller_WatchServer) error {
 	ac := &agentConn{id: agentID, inv: inv, send: make(chan *tunnelpb.Instruction, 64), ctx: ctx, cancel: cancel, since: s.opts.Now()}
 	welcome := s.register(ac)
 	defer s.unregister(ac)
+	welcome.HostCertificate = s.hostCertificate(ac)
 	if err := s.remember(ctx, ac); err != nil {
 		return status.Errorf(codes.Unavailable, "watch: %v", err)
 	}
@@ -236,4 +238,28 @@ func (s *Server) sessionEvent(agentID string, ev *tunnelpb.SessionEvent) {
 		e.ExitStatus = &n
 	}
 	s.opts.OnSessionEvent(agentID, e)
+}
+
+// hostCertificate signs the agent's host key for its accepted targets
+// served by its built-in SSH server ("" when there are none or no signer).
+func (s *Server) hostCertificate(ac *agentConn) string {
+	if s.opts.SignHostKey == nil || ac.inv.GetHostKey() == "" {
+		return ""
+	}
+	var names []string
+	for name, t := range ac.targets {
+		if t.GetSsh() == "builtin" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	cert, err := s.opts.SignHostKey(ac.id, ac.inv.GetHostKey(), names)
+	if err != nil {
+		s.log.Warn("cannot certify the agent's host key", "agent_id", ac.id, "err", err)
+		return ""
+	}
+	return cert
 }

@@ -769,13 +769,16 @@ func (x *Trust) GetUserCaKeys() []string {
 // Welcome answers Hello: which of the agent's targets the controller
 // accepted, and why others were refused.
 type Welcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Accepted      []string               `protobuf:"bytes,2,rep,name=accepted,proto3" json:"accepted,omitempty"`
-	Refused       map[string]string      `protobuf:"bytes,3,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // target -> reason
-	Trust         *Trust                 `protobuf:"bytes,4,opt,name=trust,proto3" json:"trust,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Accepted []string               `protobuf:"bytes,2,rep,name=accepted,proto3" json:"accepted,omitempty"`
+	Refused  map[string]string      `protobuf:"bytes,3,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // target -> reason
+	Trust    *Trust                 `protobuf:"bytes,4,opt,name=trust,proto3" json:"trust,omitempty"`
+	// host_certificate certifies the agent's host_key (authorized_keys
+	// format) for its accepted "builtin" targets, signed by the host CA.
+	HostCertificate string `protobuf:"bytes,5,opt,name=host_certificate,json=hostCertificate,proto3" json:"host_certificate,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -834,6 +837,13 @@ func (x *Welcome) GetTrust() *Trust {
 		return x.Trust
 	}
 	return nil
+}
+
+func (x *Welcome) GetHostCertificate() string {
+	if x != nil {
+		return x.HostCertificate
+	}
+	return ""
 }
 
 // PortForward asks the agent to connect to port on one of its own declared
@@ -1076,12 +1086,13 @@ const file_tunnel_proto_rawDesc = "" +
 	"\x06action\")\n" +
 	"\x05Trust\x12 \n" +
 	"\fuser_ca_keys\x18\x01 \x03(\tR\n" +
-	"userCaKeys\"\xed\x01\n" +
+	"userCaKeys\"\x98\x02\n" +
 	"\aWelcome\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x03(\tR\baccepted\x12@\n" +
 	"\arefused\x18\x03 \x03(\v2&.burrow.tunnel.v1.Welcome.RefusedEntryR\arefused\x12-\n" +
-	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustR\x05trust\x1a:\n" +
+	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustR\x05trust\x12)\n" +
+	"\x10host_certificate\x18\x05 \x01(\tR\x0fhostCertificate\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"S\n" +

@@ -1,0 +1,61 @@
+package sshca
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// HostCertTTL is the validity of an agent's host certificate. The
+// controller signs a new one each time the agent connects.
+const HostCertTTL = 30 * 24 * time.Hour
+
+// HostSuffix is the domain under which every target is also known to
+// OpenSSH: NAME and NAME.burrow are both principals of its host
+// certificate.
+const HostSuffix = ".burrow"
+
+// SignHost certifies an agent's host key for the names of the targets it
+// serves (each also as NAME.burrow), from ClockSkew ago for HostCertTTL.
+// The key id names the agent.
+func (a *Authority) SignHost(pub ssh.PublicKey, agentID string, names []string) (*ssh.Certificate, error) {
+	if pub == nil {
+		return nil, errors.New("sshca: sign host: no public key")
+	}
+	if _, ok := pub.(*ssh.Certificate); ok {
+		return nil, errors.New("sshca: sign host: the key is a certificate")
+	}
+	if len(names) == 0 {
+		return nil, errors.New("sshca: sign host: no names")
+	}
+	var principals []string
+	for _, n := range names {
+		principals = append(principals, n, n+HostSuffix)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	cert := &ssh.Certificate{
+		Key:             pub,
+		Serial:          serial,
+		CertType:        ssh.HostCert,
+		KeyId:           "burrow-agent:" + agentID,
+		ValidPrincipals: principals,
+		ValidAfter:      uint64(now.Add(-ClockSkew).Unix()),
+		ValidBefore:     uint64(now.Add(HostCertTTL).Unix()),
+	}
+	if err := cert.SignCert(rand.Reader, a.signer); err != nil {
+		return nil, fmt.Errorf("sshca: sign host: %w", err)
+	}
+	return cert, nil
+}
+
+// TrustedKeys returns the authorized_keys lines of every CA key of this
+// Authority whose certificates are accepted now (UserCAKeys for the user
+// CA; for the host CA, what @cert-authority lines hold).
+func (a *Authority) TrustedKeys() []string { return a.UserCAKeys() }
