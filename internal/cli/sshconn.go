@@ -35,24 +35,26 @@ type sshTarget struct {
 
 // hostKeyCallback checks the target's host key: the one its agent
 // registered with the controller (no trust on first use), or, for a host
-// running its own sshd, the user's known_hosts.
-func (t sshTarget) hostKeyCallback() (ssh.HostKeyCallback, error) {
+// running its own sshd, the user's known_hosts. algos are the host key
+// algorithms to ask for (nil: the defaults).
+func (t sshTarget) hostKeyCallback() (cb ssh.HostKeyCallback, algos []string, err error) {
 	switch t.SSH {
 	case "builtin":
 		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.HostKey))
 		if err != nil {
-			return nil, fmt.Errorf("target %s has no usable host key registered (%v); restart its agent", t.Name, err)
+			return nil, nil, fmt.Errorf("target %s has no usable host key registered (%v); restart its agent", t.Name, err)
 		}
-		return ssh.FixedHostKey(key), nil
+		// The plain key, not the host certificate the server also offers.
+		return ssh.FixedHostKey(key), []string{key.Type()}, nil
 	case "system":
 		home, _ := os.UserHomeDir()
 		cb, err := knownhosts.New(filepath.Join(home, ".ssh", "known_hosts"))
 		if err != nil {
-			return nil, fmt.Errorf("target %s runs its own sshd and its host key must be in ~/.ssh/known_hosts: %v", t.Name, err)
+			return nil, nil, fmt.Errorf("target %s runs its own sshd and its host key must be in ~/.ssh/known_hosts: %v", t.Name, err)
 		}
-		return cb, nil
+		return cb, nil, nil
 	}
-	return nil, fmt.Errorf("target %s has no shell access: its agent runs with --ssh=off (or the target is not a host running sshd); `burrow port-forward` still works for its ports", t.Name)
+	return nil, nil, fmt.Errorf("target %s has no shell access: its agent runs with --ssh=off (or the target is not a host running sshd); `burrow port-forward` still works for its ports", t.Name)
 }
 
 // findTarget returns target as the controller knows it, or an error that
@@ -144,7 +146,7 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 	go func() { defer wg.Done(); conn, dialErr = c.DialPortForward(ctx, target, 22) }()
 	wg.Wait()
 	// The target's own description explains best why there is no shell.
-	hostKey, err := t.hostKeyCallback()
+	hostKey, hostKeyAlgos, err := t.hostKeyCallback()
 	if err = cmp.Or(findErr, err, certErr, dialErr); err != nil {
 		if conn != nil {
 			conn.Close()
@@ -152,11 +154,12 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 		return nil, err
 	}
 	cfg := &ssh.ClientConfig{
-		User:            login,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: hostKey,
-		BannerCallback:  func(msg string) error { _, err := io.WriteString(banner, msg); return err },
-		Timeout:         30 * time.Second,
+		User:              login,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   hostKey,
+		HostKeyAlgorithms: hostKeyAlgos,
+		BannerCallback:    func(msg string) error { _, err := io.WriteString(banner, msg); return err },
+		Timeout:           30 * time.Second,
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(conn, target+":22", cfg)
 	if err != nil {
