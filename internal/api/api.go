@@ -33,8 +33,10 @@ type Options struct {
 	Logger      *slog.Logger
 	Metrics     http.Handler // served at /metrics if set
 	// CA signs SSH user certificates; nil: the /v1/ssh routes answer 503.
-	CA  *sshca.Authority
-	Now func() time.Time
+	CA *sshca.Authority
+	// HostCA signs agents' host keys; its keys are listed by GET /v1/ssh/ca.
+	HostCA *sshca.Authority
+	Now    func() time.Time
 }
 
 // API is the HTTP handler set.

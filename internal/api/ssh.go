@@ -2,7 +2,9 @@ package api
 
 import (
 	"crypto/rsa"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -71,6 +73,10 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.Use
 	if err != nil {
 		return sshca.UserCertRequest{}, nil, err
 	}
+	source, err := sourceAddress(req.SourceAddress)
+	if err != nil {
+		return sshca.UserCertRequest{}, nil, err
+	}
 	if p.ExpiresAt != nil { // a certificate never outlives its token
 		ttl = min(ttl, time.Until(*p.ExpiresAt).Truncate(time.Second))
 		if ttl <= 0 {
@@ -80,7 +86,41 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.Use
 	return sshca.UserCertRequest{
 		KeyID: "burrow:" + p.Subject + ":" + p.TokenID, Principals: principals, TTL: ttl,
 		PermitPTY: true, PermitPortForwarding: true, PermitAgentForwarding: true, PermitUserRC: true,
+		SourceAddress: source,
 	}, pub, nil
+}
+
+// sourceAddress checks a source-address list (IP addresses and CIDR
+// prefixes, comma-separated; spaces around entries are dropped) and
+// returns it in the form sshd reads: no spaces.
+func sourceAddress(list string) (string, error) {
+	if strings.TrimSpace(list) == "" {
+		return "", nil
+	}
+	var out []string
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if err := checkSourceItem(item); err != nil {
+			return "", apitype.Errorf(apitype.CodeInvalid, "source_address %q: %v", list, err)
+		}
+		out = append(out, item)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// checkSourceItem accepts what sshd accepts: an IP address without a
+// zone, or a CIDR prefix without host bits.
+func checkSourceItem(item string) error {
+	if p, err := netip.ParsePrefix(item); err == nil {
+		if p != p.Masked() {
+			return fmt.Errorf("%q has host bits set: write %s", item, p.Masked())
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(item); err == nil && a.Zone() == "" {
+		return nil
+	}
+	return fmt.Errorf("%q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", item)
 }
 
 // parseUserKey parses one authorized_keys line holding a plain public key
@@ -161,15 +201,19 @@ func certPrincipals(want []string, p dial.Principal) ([]string, error) {
 	return out, nil
 }
 
-// sshCA lists the user CA keys SSH servers should trust.
+// sshCA lists the user CA keys SSH servers should trust and the host CA
+// keys clients should trust.
 func (a *API) sshCA(w http.ResponseWriter, r *http.Request, _ dial.Principal) {
 	if a.opts.CA == nil {
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "this controller has no SSH certificate authority"))
 		return
 	}
-	keys := a.opts.CA.UserCAKeys()
-	if keys == nil {
-		keys = []string{}
+	resp := apitype.SSHCA{UserCAKeys: a.opts.CA.UserCAKeys(), HostCAKeys: []string{}}
+	if resp.UserCAKeys == nil {
+		resp.UserCAKeys = []string{}
 	}
-	writeJSON(w, http.StatusOK, apitype.SSHCA{UserCAKeys: keys})
+	if a.opts.HostCA != nil {
+		resp.HostCAKeys = append(resp.HostCAKeys, a.opts.HostCA.TrustedKeys()...)
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -156,6 +156,35 @@ func TestSignSSHCertificate(t *testing.T) {
 	}
 }
 
+func TestSignSSHCertificateSourceAddress(t *testing.T) {
+	s := newSSHAPI(t)
+	tests := []struct{ name, in, want string }{
+		{"address", "192.0.2.1", "192.0.2.1"},
+		{"list with spaces", " 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32", "10.0.0.0/8,192.0.2.1,2001:db8::/32"},
+		{"none", "  ", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line, _ := userKeyLine(t)
+			w := s.call(t, "POST", "/v1/ssh/certificates", "alice",
+				apitype.SSHCertificateRequest{PublicKey: line, SourceAddress: tt.in})
+			got := decode[apitype.SSHCertificate](t, w, http.StatusCreated)
+			pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(got.Certificate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := pub.(*ssh.Certificate).CriticalOptions
+			want := map[string]string{}
+			if tt.want != "" {
+				want["source-address"] = tt.want
+			}
+			if !maps.Equal(opts, want) {
+				t.Errorf("critical options %v, want %v", opts, want)
+			}
+		})
+	}
+}
+
 // checkCertificate parses the certificate of a response and checks what
 // every certificate has: the key, the CA, the start, the extensions; and
 // that an SSH server trusting the CA accepts it.
@@ -255,6 +284,14 @@ func TestSignSSHCertificateRefused(t *testing.T) {
 			[]string{"positive"}},
 		{"ttl over 12h", "alice", req(func(r *apitype.SSHCertificateRequest) { r.TTL = "12h0m1s" }), 400, apitype.CodeInvalid,
 			[]string{"maximum 12h"}},
+		{"bad source address", "alice", req(func(r *apitype.SSHCertificateRequest) { r.SourceAddress = "10.0.0.0/8,example.com" }),
+			400, apitype.CodeInvalid, []string{`"example.com"`, "neither an IP address nor a CIDR prefix"}},
+		{"source address with host bits", "alice", req(func(r *apitype.SSHCertificateRequest) { r.SourceAddress = "10.1.2.3/8" }),
+			400, apitype.CodeInvalid, []string{"host bits", "10.0.0.0/8"}},
+		{"empty source address entry", "alice", req(func(r *apitype.SSHCertificateRequest) { r.SourceAddress = "10.0.0.1,,10.0.0.2" }),
+			400, apitype.CodeInvalid, []string{`""`}},
+		{"source address with zone", "alice", req(func(r *apitype.SSHCertificateRequest) { r.SourceAddress = "fe80::1%eth0" }),
+			400, apitype.CodeInvalid, []string{"neither"}},
 		{"ttl in nanoseconds", "alice", `{"public_key": "` + line + `", "ttl": 300000000000}`, 400, apitype.CodeInvalid, nil},
 		{"unknown field", "alice", `{"public_key": "` + line + `", "extensions": ["permit-pty"]}`, 400, apitype.CodeInvalid,
 			[]string{"unknown field"}},

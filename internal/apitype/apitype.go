@@ -134,6 +134,10 @@ type SSHCertificateRequest struct {
 	PublicKey  string   `json:"public_key"`
 	Principals []string `json:"principals,omitempty"` // default: all of the token's logins
 	TTL        string   `json:"ttl,omitempty"`        // Go duration, e.g. "5m"; default 5m, at most 12h
+	// SourceAddress, if set, limits where the certificate may be used
+	// from: comma-separated IP addresses and CIDR prefixes, e.g.
+	// "10.0.0.0/8,192.0.2.1" (the source-address critical option).
+	SourceAddress string `json:"source_address,omitempty"`
 }
 
 // SSHCertificate is a signed OpenSSH user certificate.
@@ -148,6 +152,9 @@ type SSHCertificate struct {
 // SSHCA is what SSH servers must trust to accept burrow's certificates.
 type SSHCA struct {
 	UserCAKeys []string `json:"user_ca_keys"` // authorized_keys lines, as in sshd's TrustedUserCAKeys
+	// HostCAKeys sign agents' host certificates (for @cert-authority
+	// lines in known_hosts).
+	HostCAKeys []string `json:"host_ca_keys"`
 }
 
 // Roles.

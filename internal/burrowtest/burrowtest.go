@@ -36,6 +36,8 @@ type System struct {
 	Addr       string // host:port, stable across RestartController
 	AdminToken string
 	Log        *slog.Logger
+	// Adjust, when set, changes the controller's options at each start.
+	Adjust func(*controller.Options)
 
 	mu     sync.Mutex
 	ctl    *controller.Controller
@@ -52,9 +54,13 @@ func Logger() *slog.Logger {
 }
 
 // Start runs a controller on 127.0.0.1:0; it stops at test cleanup.
-func Start(t testing.TB) *System {
+func Start(t testing.TB) *System { return StartWith(t, nil) }
+
+// StartWith is Start with adjust changing the controller's options (at
+// every start, restarts included).
+func StartWith(t testing.TB, adjust func(*controller.Options)) *System {
 	t.Helper()
-	s := &System{t: t, DataDir: t.TempDir(), Addr: "127.0.0.1:0", Log: Logger()}
+	s := &System{t: t, DataDir: t.TempDir(), Addr: "127.0.0.1:0", Log: Logger(), Adjust: adjust}
 	s.startController()
 	tok, err := s.Controller().CreateToken(context.Background(), apitype.CreateTokenRequest{
 		Name: "admin", Role: apitype.RoleAdmin, Logins: AdminLogins(),
@@ -77,9 +83,13 @@ func AdminLogins() []string {
 }
 
 func (s *System) startController() {
-	c, err := controller.New(controller.Options{
+	o := controller.Options{
 		Listen: s.Addr, DataDir: s.DataDir, Logger: s.Log, DrainTimeout: time.Second, PingInterval: 2 * time.Second,
-	})
+	}
+	if s.Adjust != nil {
+		s.Adjust(&o)
+	}
+	c, err := controller.New(o)
 	if err != nil {
 		s.t.Fatal(err)
 	}

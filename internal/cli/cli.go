@@ -71,6 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServerCmd(g), newAgentCmd(g), newDevCmd(g), newLoginCmd(g), newContextCmd(g),
 		newTargetsCmd(g), newPortForwardCmd(g), newProxyCmd(g), newTokenCmd(g), newJoinTokenCmd(g),
 		newPolicyCmd(g), newVersionCmd(g), newSFTPServerCmd(), newSSHCmd(g), newSSHConfigCmd(g), newCpCmd(g), newVNCCmd(g),
+		newCertCmd(g), newCACmd(g),
 	)
 	return root
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func newDevCmd(g *globals) *cobra.Command {
-	var dir, listen, name string
+	var dir, listen, sshListen, name string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run controller + agent + embedded store on this machine",
@@ -30,21 +30,24 @@ for this machine connected to it over TLS, and the embedded store in
 config and selects it, then prints the commands to try. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), g, dir, listen, name)
+			return runDev(cmd.Context(), g, dir, listen, sshListen, name)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "data-dir", dataDir("dev"), "data directory of the dev controller and agent")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "controller address")
+	cmd.Flags().StringVar(&sshListen, "ssh-listen", "", "address of the gateway's plain SSH port for `ssh -J`, e.g. 127.0.0.1:2222 (default: none)")
 	cmd.Flags().StringVar(&name, "name", "", "name of this machine as a target (default: hostname)")
 	return cmd
 }
 
-func runDev(ctx context.Context, g *globals, dir, listen, name string) error {
+func runDev(ctx context.Context, g *globals, dir, listen, sshListen, name string) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
-	c, err := controller.New(controller.Options{Listen: listen, DataDir: filepath.Join(dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second})
+	c, err := controller.New(controller.Options{
+		Listen: listen, SSHListen: sshListen, DataDir: filepath.Join(dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second,
+	})
 	if err != nil {
 		return err
 	}

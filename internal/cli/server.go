@@ -46,5 +46,6 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
+	f.StringVar(&o.SSHListen, "ssh-listen", "", "address of a plain SSH port for `ssh -J` through the gateway, e.g. :2222 (default: none)")
 	return cmd
 }

@@ -102,16 +102,22 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	// Host keys change when an agent is set up anew: refresh them along
 	// with the certificate, at most every half hour.
 	if ts, err := c.Targets(ctx); err == nil {
-		id.writeKnownHosts(ts)
+		if ca, err := c.SSHCA(ctx); err == nil {
+			id.writeKnownHosts(ca.HostCAKeys, ts)
+		}
 	}
 	return true, nil
 }
 
-// writeKnownHosts records the registered host key of every target with
-// the built-in SSH server, under its name and its NAME.burrow alias.
-func (id identity) writeKnownHosts(ts []apitype.Target) error {
+// writeKnownHosts records the host CA (for targets' host certificates)
+// and, for agents that have none yet, the registered host key of every
+// target with the built-in SSH server, under NAME and NAME.burrow.
+func (id identity) writeKnownHosts(hostCAs []string, ts []apitype.Target) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# written by burrow; host keys registered by agents with the controller\n")
+	fmt.Fprintf(&b, "# written by burrow; host CA and host keys registered by agents with the controller\n")
+	for _, l := range certAuthorityLines(hostCAs, ts) {
+		fmt.Fprintln(&b, l)
+	}
 	for _, t := range ts {
 		if t.SSH != "builtin" || t.HostKey == "" {
 			continue
@@ -182,7 +188,11 @@ host keys agents registered, so there is never a host key prompt.`,
 			if _, err := id.renew(cmd.Context(), c, managedCertTTL+time.Minute); err != nil {
 				return err
 			}
-			if err := id.writeKnownHosts(ts); err != nil {
+			ca, err := c.SSHCA(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := id.writeKnownHosts(ca.HostCAKeys, ts); err != nil {
 				return err
 			}
 			block := sshConfigBlock(ctxName, selfPath(), id, ts)

@@ -28,6 +28,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/api"
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/gateway"
 	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
 	"github.com/burrow-dev/burrow/internal/store/sqlite"
@@ -59,6 +60,10 @@ type Options struct {
 	PingInterval time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// SSHListen is the address of the gateway's plain SSH port (`ssh -J`);
+	// "" (the default) serves none. Its ed25519 host key is kept in
+	// DataDir (gateway.HostKeyFile).
+	SSHListen string
 }
 
 // Controller is a running controller.
@@ -76,6 +81,8 @@ type Controller struct {
 	api         *api.API
 	grpc        *grpc.Server
 	http        *http.Server
+	sshGateway  *gateway.Server
+	sshLn       net.Listener // nil without SSHListen
 }
 
 // New opens the store, loads or makes the TLS certificate and listens.
@@ -96,13 +103,61 @@ func New(o Options) (*Controller, error) {
 		return nil, err
 	}
 	c.wire()
+	if err := c.setupSSHGateway(); err != nil {
+		c.dialer.Close()
+		c.st.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
+		c.closeSSHListener()
+		c.dialer.Close()
 		c.st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	c.ln = ln
 	return c, nil
+}
+
+// setupSSHGateway makes the SSH front door, served on the main port (SSH
+// told from TLS by its first bytes, and SSH over TLS) and, when SSHListen
+// is set, on a plain SSH port of its own.
+func (c *Controller) setupSSHGateway() error {
+	key, err := gateway.LoadOrCreateHostKey(filepath.Join(c.opts.DataDir, gateway.HostKeyFile))
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	gw, err := gateway.New(gateway.Options{
+		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, UserCAKeys: c.ca.UserCAKeys, HostKey: key,
+		Logger: c.log, Now: c.opts.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	c.sshGateway = gw
+	if c.opts.SSHListen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", c.opts.SSHListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (SSH): %w", c.opts.SSHListen, err)
+	}
+	c.sshLn = ln
+	return nil
+}
+
+func (c *Controller) closeSSHListener() {
+	if c.sshLn != nil {
+		c.sshLn.Close()
+	}
+}
+
+// SSHAddr is the address of the gateway's SSH port (nil without one).
+func (c *Controller) SSHAddr() net.Addr {
+	if c.sshLn == nil {
+		return nil
+	}
+	return c.sshLn.Addr()
 }
 
 func (o *Options) defaults() error {
@@ -154,11 +209,15 @@ func (c *Controller) setupTLS() error {
 // "http/1.1" (browsers, curl, Go's http.Client) gets the HTTP/1.1 API, so a
 // REST client that prefers h2 is never handed to the gRPC server.
 func splitALPN(base *tls.Config) *tls.Config {
-	grpcCfg, httpCfg := base.Clone(), base.Clone()
+	grpcCfg, httpCfg, sshCfg := base.Clone(), base.Clone(), base.Clone()
 	grpcCfg.NextProtos = []string{"h2"}
 	httpCfg.NextProtos = []string{"http/1.1"}
+	sshCfg.NextProtos = []string{ALPNSSH}
 	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		if slices.Equal(hello.SupportedProtos, []string{"h2"}) {
+		switch {
+		case slices.Contains(hello.SupportedProtos, ALPNSSH):
+			return sshCfg, nil
+		case slices.Equal(hello.SupportedProtos, []string{"h2"}):
 			return grpcCfg, nil
 		}
 		return httpCfg, nil
@@ -228,7 +287,7 @@ func (c *Controller) wire() {
 	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA,
 	})
 	c.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -271,11 +330,18 @@ func (c *Controller) CA() *sshca.Authority { return c.ca }
 // the rest.
 func (c *Controller) Run(ctx context.Context) error {
 	m := newMux(c.ln, c.tlsCfg, c.log)
+	m.sshOn = true
 	errc := make(chan error, 3)
 	go func() { errc <- m.serve() }()
 	go func() { errc <- c.grpc.Serve(m.h2) }()
 	go func() { errc <- c.http.Serve(m.http) }()
-	c.log.Info("controller listening", "addr", c.ln.Addr().String(), "tls_fingerprint", c.fingerprint)
+	go func() { c.sshGateway.Serve(m.ssh) }() // returns at shutdown
+	c.log.Info("controller listening", "addr", c.ln.Addr().String(), "tls_fingerprint", c.fingerprint,
+		"ssh_host_key_fingerprint", ssh.FingerprintSHA256(c.sshGateway.HostKey()))
+	if c.sshLn != nil {
+		go func() { c.sshGateway.Serve(c.sshLn) }() // returns at shutdown
+		c.log.Info("ssh gateway listening", "addr", c.sshLn.Addr().String())
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -291,8 +357,11 @@ func (c *Controller) shutdown() {
 	c.ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.DrainTimeout)
 	defer cancel()
+	sshDone := make(chan int, 1)
+	go func() { sshDone <- c.shutdownSSHGateway(ctx) }()
 	c.http.Shutdown(ctx)
-	if n := c.api.Drain(ctx); n > 0 {
+	n := c.api.Drain(ctx) + <-sshDone
+	if n > 0 {
 		c.log.Warn("closed sessions still open after the drain timeout", "sessions", n)
 	}
 	c.grpc.Stop() // agents reconnect to the next controller
@@ -300,10 +369,18 @@ func (c *Controller) shutdown() {
 	c.st.Close()
 }
 
+// shutdownSSHGateway stops the SSH front door, letting its connections
+// finish until ctx is done; it returns how many it had to close.
+func (c *Controller) shutdownSSHGateway(ctx context.Context) int {
+	c.closeSSHListener()
+	return c.sshGateway.Shutdown(ctx)
+}
+
 // Close releases the listener and the store of a controller whose Run was
 // never called (Run releases them itself when it returns).
 func (c *Controller) Close() error {
 	c.ln.Close()
+	c.closeSSHListener()
 	c.dialer.Close()
 	return c.st.Close()
 }

@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,25 +15,63 @@ import (
 // or silent clients cannot pile up.
 const HandshakeTimeout = 10 * time.Second
 
-// mux accepts connections on the one public port, completes TLS and hands
-// each connection to the listener of its ALPN protocol: "h2" to gRPC,
-// everything else to the HTTP/1.1 server.
+// mux accepts connections on the one public port and tells them apart by
+// their first bytes: "SSH-" is an SSH client (to the SSH gateway), a TLS
+// record is TLS. Inside TLS, ALPN "ssh" or an SNI name starting with
+// "ssh." is SSH over TLS (to the SSH gateway too), "h2" is gRPC, anything
+// else the HTTP/1.1 server.
 type mux struct {
 	ln   net.Listener
 	cfg  *tls.Config
 	log  *slog.Logger
 	h2   *chanListener
 	http *chanListener
+	ssh  *chanListener
+	// sshOn says whether something accepts from ssh; without it SSH
+	// clients are turned away at once.
+	sshOn bool
 }
 
 func newMux(ln net.Listener, cfg *tls.Config, log *slog.Logger) *mux {
-	return &mux{ln: ln, cfg: cfg, log: log, h2: newChanListener(ln.Addr()), http: newChanListener(ln.Addr())}
+	return &mux{ln: ln, cfg: cfg, log: log, h2: newChanListener(ln.Addr()), http: newChanListener(ln.Addr()), ssh: newChanListener(ln.Addr())}
 }
+
+// ALPNSSH is the ALPN protocol of SSH over TLS on the main port.
+const ALPNSSH = "ssh"
+
+// Protocols the first bytes of a connection can show.
+const (
+	sniffTLS     = "tls"
+	sniffSSH     = "ssh"
+	sniffUnknown = ""
+)
+
+// sniff names the protocol that starts with prefix: an SSH version line
+// (RFC 4253 §4.2) or a TLS handshake record (content type 22, major
+// version 3).
+func sniff(prefix []byte) string {
+	switch {
+	case len(prefix) >= 4 && bytes.Equal(prefix[:4], []byte("SSH-")):
+		return sniffSSH
+	case len(prefix) >= 2 && prefix[0] == 0x16 && prefix[1] == 0x03:
+		return sniffTLS
+	}
+	return sniffUnknown
+}
+
+// peekedConn is a connection whose first bytes were read to sniff it.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // serve accepts until the listener is closed.
 func (m *mux) serve() error {
 	defer m.h2.Close()
 	defer m.http.Close()
+	defer m.ssh.Close()
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
@@ -40,20 +81,50 @@ func (m *mux) serve() error {
 	}
 }
 
+// handshake sniffs c and completes TLS, all within HandshakeTimeout: a
+// client that sends nothing, or too little, is dropped then.
 func (m *mux) handshake(c net.Conn) {
-	tc := tls.Server(c, m.cfg)
-	tc.SetDeadline(time.Now().Add(HandshakeTimeout))
+	c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	pc := &peekedConn{Conn: c, r: bufio.NewReaderSize(c, 512)}
+	prefix, err := pc.r.Peek(4)
+	switch kind := sniff(prefix); {
+	case err != nil:
+		m.log.Debug("connection closed before its first bytes", "peer", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	case kind == sniffSSH:
+		m.putSSH(pc) // the SSH server bounds its own handshake
+		return
+	case kind != sniffTLS:
+		m.log.Debug("neither TLS nor SSH; closing", "peer", c.RemoteAddr(), "first_bytes", prefix)
+		c.Close()
+		return
+	}
+	tc := tls.Server(pc, m.cfg)
 	if err := tc.Handshake(); err != nil {
 		m.log.Debug("tls handshake failed", "peer", c.RemoteAddr(), "err", err)
 		c.Close()
 		return
 	}
-	tc.SetDeadline(time.Time{})
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	c.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	switch {
+	case st.NegotiatedProtocol == ALPNSSH || strings.HasPrefix(st.ServerName, "ssh."):
+		m.putSSH(tc)
+	case st.NegotiatedProtocol == "h2":
 		m.h2.put(tc)
-	} else {
+	default:
 		m.http.put(tc)
 	}
+}
+
+func (m *mux) putSSH(c net.Conn) {
+	if !m.sshOn {
+		m.log.Debug("SSH client on the main port, but the SSH gateway is off", "peer", c.RemoteAddr())
+		c.Close()
+		return
+	}
+	m.ssh.put(c)
 }
 
 // chanListener is a net.Listener fed by the mux.

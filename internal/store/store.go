@@ -169,6 +169,9 @@ type Store interface {
 	// TokenByHash returns the token with that hash, ErrNotFound if none.
 	// It does not check expiry or revocation; callers do.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// Token returns the token with that ID, ErrNotFound if none. Like
+	// TokenByHash it does not check expiry or revocation.
+	Token(ctx context.Context, id string) (Token, error)
 	// ListTokens returns all tokens of non-agent roles, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
 	// RevokeToken sets RevokedAt; ErrNotFound if no such ID.

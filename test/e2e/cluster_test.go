@@ -51,6 +51,7 @@ type cluster struct {
 	targetsrv   *proc
 	fingerprint string
 	adminToken  string
+	serverArgs  []string // more arguments of `burrow server`, set before startController
 }
 
 func newCluster(t *testing.T, topo *topology) *cluster {
@@ -125,7 +126,7 @@ func (c *cluster) echoVia(ns netns, addr string) error {
 func (c *cluster) startController(t *testing.T) {
 	t.Helper()
 	c.controller = c.procs.start(t, c.topo.ctl, "controller", nil, burrowBin,
-		"server", "--listen", net.JoinHostPort("0.0.0.0", controllerPort), "--data-dir", c.ctlDir)
+		append([]string{"server", "--listen", net.JoinHostPort("0.0.0.0", controllerPort), "--data-dir", c.ctlDir}, c.serverArgs...)...)
 	ctl := c.controller
 	eventually(t, controllerReadyTimeout, "controller prints its TLS fingerprint", func() error {
 		if !ctl.running() {

@@ -70,6 +70,7 @@ func TestSSH(t *testing.T) {
 	t.Run("burrow-ssh", s.testBurrowSSH)
 	t.Run("burrow-ssh-interactive", s.testBurrowSSHInteractive)
 	t.Run("burrow-cp", s.testBurrowCp)
+	t.Run("host-ca-known-hosts", s.testHostCA)
 	t.Run("refused", s.testRefusals)
 	t.Run("other-user", s.testOtherUser)
 	t.Run("200-concurrent", s.testConcurrent)

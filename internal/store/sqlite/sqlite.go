@@ -444,6 +444,13 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error)
 	return t, wrap("token by hash", err)
 }
 
+// Token returns the token with that ID; store.ErrNotFound if none.
+func (db *DB) Token(ctx context.Context, id string) (store.Token, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id)
+	t, err := scanToken(row)
+	return t, wrap("token", err)
+}
+
 // ListTokens returns every token whose role is not "agent", oldest first.
 func (db *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
 	ts, err := queryAll(ctx, db.read, scanToken,

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenCreateAndLookup", testTokenCreateAndLookup},
 		{"TokenConflict", testTokenConflict},
 		{"TokenNotFound", testTokenNotFound},
+		{"TokenByID", testTokenByID},
 		{"RevokeToken", testRevokeToken},
 		{"RevokeSubject", testRevokeSubject},
 		{"ListTokens", testListTokens},
@@ -241,6 +242,26 @@ func testTokenConflict(t *testing.T, s store.Store) {
 func testTokenNotFound(t *testing.T, s store.Store) {
 	_, err := s.TokenByHash(t.Context(), hash("nope"))
 	checkErr(t, "TokenByHash", err, store.ErrNotFound)
+}
+
+func testTokenByID(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tokens := []store.Token{
+		{ID: "t1", Name: "laptop", Hash: hash("t1"), Subject: "alice", Role: "admin", Logins: []string{"root", "alice"},
+			CreatedAt: at(0), ExpiresAt: ptr(at(time.Hour))},
+		{ID: "t2", Name: "old", Hash: hash("t2"), Subject: "bob", Role: "member", CreatedAt: at(time.Second),
+			RevokedAt: ptr(at(time.Minute))},
+	}
+	for _, tok := range tokens {
+		must(t, "CreateToken "+tok.ID, s.CreateToken(ctx, tok))
+	}
+	for _, want := range tokens {
+		got, err := s.Token(ctx, want.ID)
+		must(t, "Token "+want.ID, err)
+		checkToken(t, got, want)
+	}
+	_, err := s.Token(ctx, "nope")
+	checkErr(t, "Token", err, store.ErrNotFound)
 }
 
 func testRevokeToken(t *testing.T, s store.Store) {

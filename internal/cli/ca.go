@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/sshca"
+)
+
+// userCAHeader explains, in the exported file itself, how an OpenSSH sshd
+// comes to trust burrow's user certificates. sshd skips # lines in a
+// TrustedUserCAKeys file.
+const userCAHeader = `# burrow SSH user CA: sshd accepts user certificates signed by these keys.
+#
+# 1. Put these lines in /etc/ssh/burrow_user_ca.pub:
+#      burrow ca export --user | sudo tee /etc/ssh/burrow_user_ca.pub
+# 2. Add this line to /etc/ssh/sshd_config and reload sshd:
+#      TrustedUserCAKeys /etc/ssh/burrow_user_ca.pub
+#
+# A certificate's principals are the logins its token may use. Without
+# AuthorizedPrincipalsFile, sshd lets a certificate log in as LOGIN when
+# LOGIN is one of its principals. To decide per login instead, add
+#      AuthorizedPrincipalsFile /etc/ssh/auth_principals/%u
+# and list in /etc/ssh/auth_principals/LOGIN, one per line, the principals
+# that may log in as LOGIN (a login without that file then accepts none).
+`
+
+func newCACmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "The controller's SSH certificate authorities"}
+	var user bool
+	export := &cobra.Command{
+		Use:   "export --user",
+		Short: "Print the user CA keys for an OpenSSH sshd's TrustedUserCAKeys file",
+		Long: `Print the SSH user CA public keys that burrow certificates are signed
+with, as a TrustedUserCAKeys file for a machine's own OpenSSH sshd, with a
+comment header saying where to put it. Name the CA with --user (the only
+one there is for now).`,
+		Example: "  burrow ca export --user | sudo tee /etc/ssh/burrow_user_ca.pub",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !user {
+				return errors.New("say which CA to export: --user (the user CA that signs login certificates; a host CA is not there yet)")
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			ca, err := c.SSHCA(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return writeUserCA(g.stdout, ca.UserCAKeys)
+		},
+	}
+	export.Flags().BoolVar(&user, "user", false, "the user CA, for sshd's TrustedUserCAKeys")
+	cmd.AddCommand(export, newCAKnownHostsCmd(g))
+	return cmd
+}
+
+func newCAKnownHostsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "known-hosts",
+		Short: "Print the @cert-authority line that makes OpenSSH trust every target",
+		Long: `Print a known_hosts line that trusts the controller's host CA for the
+targets you can reach (by name and as NAME.burrow): each agent's SSH server
+shows a host certificate from that CA, so OpenSSH never asks about host keys.`,
+		Example: "  burrow ca known-hosts >> ~/.ssh/known_hosts",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ca, err := c.SSHCA(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ts, err := c.Targets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			lines := certAuthorityLines(ca.HostCAKeys, ts)
+			if len(lines) == 0 {
+				return errors.New("the controller has no host CA keys")
+			}
+			for _, l := range lines {
+				fmt.Fprintln(g.stdout, l)
+			}
+			return nil
+		},
+	}
+}
+
+// certAuthorityLines are the known_hosts lines trusting host CA keys for
+// the targets with a built-in SSH server and for *.burrow. The CA is
+// trusted for these names only, not for every host.
+func certAuthorityLines(keys []string, ts []apitype.Target) []string {
+	names := []string{"*" + sshca.HostSuffix}
+	for _, t := range ts {
+		if t.SSH == "builtin" && safeName.MatchString(t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	var out []string
+	for _, k := range keys {
+		out = append(out, "@cert-authority "+strings.Join(names, ",")+" "+k)
+	}
+	return out
+}
+
+// writeUserCA writes the TrustedUserCAKeys file of keys.
+func writeUserCA(w io.Writer, keys []string) error {
+	if len(keys) == 0 {
+		return errors.New("the controller has no user CA keys to trust")
+	}
+	if _, err := io.WriteString(w, userCAHeader); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := fmt.Fprintln(w, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

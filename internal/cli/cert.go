@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/sshca"
+)
+
+// defaultCertIssueTTL is how long `burrow cert issue` certificates live:
+// a working day.
+const defaultCertIssueTTL = 8 * time.Hour
+
+// certIssue is what `burrow cert issue` was asked for.
+type certIssue struct {
+	ttl    time.Duration
+	key    string   // --key: an existing private key file
+	out    string   // --out: a directory for the files
+	logins []string // --login; none = all of the token's
+	source string   // --source-address
+}
+
+func newCertCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "cert", Short: "SSH user certificates for plain OpenSSH"}
+	var o certIssue
+	issue := &cobra.Command{
+		Use:   "issue",
+		Short: "Get a short-lived SSH certificate into your ssh-agent (or files)",
+		Long: `Get an SSH user certificate signed by the controller's user CA, for the
+logins your token may use.
+
+By default a new ed25519 key is made in memory and added, with its
+certificate, to the ssh-agent at $SSH_AUTH_SOCK for as long as the
+certificate is valid; plain ssh then uses it. --out DIR writes
+DIR/id_ed25519, DIR/id_ed25519.pub and DIR/id_ed25519-cert.pub instead.
+--key FILE certifies an existing key: FILE-cert.pub is written next to it
+(or into --out DIR), where ssh -i FILE finds it.`,
+		Example: "  burrow cert issue --ttl 8h\n  burrow cert issue --out ~/.ssh/burrow --login deploy --source-address 10.0.0.0/8",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), g)
+		},
+	}
+	f := issue.Flags()
+	f.DurationVar(&o.ttl, "ttl", defaultCertIssueTTL, fmt.Sprintf("how long the certificate is valid (at most %v)", sshca.MaxTTL))
+	f.StringVar(&o.key, "key", "", "certify this existing private key file instead of making a new key")
+	f.StringVar(&o.out, "out", "", "write key and certificate files into this directory instead of the ssh-agent")
+	f.StringSliceVar(&o.logins, "login", nil, "login (principal) to include; repeat for more (default: all of the token's logins)")
+	f.StringVar(&o.source, "source-address", "", "comma-separated IP addresses and CIDR prefixes the certificate may be used from")
+	cmd.AddCommand(issue)
+	return cmd
+}
+
+// toAgent says whether the key and certificate go into the ssh-agent.
+func (o certIssue) toAgent() bool { return o.key == "" && o.out == "" }
+
+func (o certIssue) run(ctx context.Context, g *globals) error {
+	if o.ttl <= 0 || o.ttl > sshca.MaxTTL {
+		return fmt.Errorf("--ttl %v: must be more than 0 and at most %v", o.ttl, sshca.MaxTTL)
+	}
+	var ag agent.ExtendedAgent
+	if o.toAgent() {
+		conn, err := dialSSHAgent()
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ag = agent.NewClient(conn)
+	}
+	priv, pub, err := o.keyPair()
+	if err != nil {
+		return err
+	}
+	resp, cert, err := o.sign(ctx, pub)
+	if err != nil {
+		return err
+	}
+	where, err := o.deliver(ag, priv, cert, resp)
+	if err != nil {
+		return err
+	}
+	printIssued(g, resp, cert.CriticalOptions["source-address"], where)
+	return nil
+}
+
+// dialSSHAgent connects to the ssh-agent at $SSH_AUTH_SOCK.
+func dialSSHAgent() (net.Conn, error) {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, errors.New("no ssh-agent: SSH_AUTH_SOCK is not set. Start an agent: eval $(ssh-agent) — or write files with --out DIR")
+	}
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("ssh-agent at SSH_AUTH_SOCK=%s: %v. Start an agent: eval $(ssh-agent) — or write files with --out DIR", sock, err)
+	}
+	return conn, nil
+}
+
+// keyPair is the key to certify: a new ed25519 one, or the public half of
+// --key (whose private half is not needed and may be encrypted).
+func (o certIssue) keyPair() (ed25519.PrivateKey, ssh.PublicKey, error) {
+	if o.key != "" {
+		pub, err := readKeyFile(o.key)
+		return nil, pub, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return priv, signer.PublicKey(), nil
+}
+
+// readKeyFile returns the public key of an OpenSSH private key file.
+func readKeyFile(path string) (ssh.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	var encrypted *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &encrypted) && encrypted.PublicKey != nil:
+		return encrypted.PublicKey, nil
+	case err != nil:
+		return nil, fmt.Errorf("--key %s: not a private key file: %v", path, err)
+	}
+	return signer.PublicKey(), nil
+}
+
+// sign has the controller certify pub.
+func (o certIssue) sign(ctx context.Context, pub ssh.PublicKey) (apitype.SSHCertificate, *ssh.Certificate, error) {
+	c, err := newClient()
+	if err != nil {
+		return apitype.SSHCertificate{}, nil, err
+	}
+	resp, err := c.SignSSHCertificate(ctx, apitype.SSHCertificateRequest{
+		PublicKey:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
+		Principals:    o.logins,
+		TTL:           o.ttl.String(),
+		SourceAddress: o.source,
+	})
+	if err != nil {
+		return apitype.SSHCertificate{}, nil, err
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	if err != nil {
+		return resp, nil, fmt.Errorf("the controller sent an unreadable certificate: %v", err)
+	}
+	cert, ok := k.(*ssh.Certificate)
+	if !ok {
+		return resp, nil, errors.New("the controller sent a key, not a certificate")
+	}
+	return resp, cert, nil
+}
+
+// deliver puts the certificate (and a new key) where it was asked to go
+// and says where that is.
+func (o certIssue) deliver(ag agent.ExtendedAgent, priv ed25519.PrivateKey, cert *ssh.Certificate, resp apitype.SSHCertificate) (string, error) {
+	if ag != nil {
+		return addToAgent(ag, priv, cert, resp)
+	}
+	if o.key != "" {
+		return writeCertFor(o.key, o.out, cert)
+	}
+	return writeKeyFiles(o.out, priv, cert)
+}
+
+// addToAgent adds the key with its certificate to the agent, which
+// forgets it when the certificate expires.
+func addToAgent(ag agent.ExtendedAgent, priv ed25519.PrivateKey, cert *ssh.Certificate, resp apitype.SSHCertificate) (string, error) {
+	left := time.Until(resp.ValidBefore).Truncate(time.Second)
+	if left <= 0 {
+		return "", errors.New("the certificate expired before it could be added: check this machine's clock")
+	}
+	err := ag.Add(agent.AddedKey{
+		PrivateKey: priv, Certificate: cert, LifetimeSecs: uint32(left.Seconds()), Comment: resp.KeyID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("add to the ssh-agent at %s: %w", os.Getenv("SSH_AUTH_SOCK"), err)
+	}
+	return fmt.Sprintf("added to the ssh-agent at %s for %v (`ssh-add -l` lists it)", os.Getenv("SSH_AUTH_SOCK"), left), nil
+}
+
+// writeKeyFiles writes a new key and its certificate into dir.
+func writeKeyFiles(dir string, priv ed25519.PrivateKey, cert *ssh.Certificate) (string, error) {
+	block, err := ssh.MarshalPrivateKey(priv, cert.KeyId)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	files := []struct {
+		path string
+		b    []byte
+		mode os.FileMode
+	}{
+		{key, pem.EncodeToMemory(block), 0o600},
+		{key + ".pub", ssh.MarshalAuthorizedKey(cert.Key), 0o644},
+		{key + "-cert.pub", ssh.MarshalAuthorizedKey(cert), 0o644},
+	}
+	for _, f := range files {
+		if err := writeFileAtomic(f.path, f.b, f.mode); err != nil {
+			return "", fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return fmt.Sprintf("wrote %s, %s.pub and %s-cert.pub; use them with: ssh -i %s LOGIN@HOST", key, key, key, key), nil
+}
+
+// writeCertFor writes the certificate of the key file key as
+// key-cert.pub, in dir if set, else next to the key.
+func writeCertFor(key, dir string, cert *ssh.Certificate) (string, error) {
+	path := key + "-cert.pub"
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		path = filepath.Join(dir, filepath.Base(key)+"-cert.pub")
+	}
+	if err := writeFileAtomic(path, ssh.MarshalAuthorizedKey(cert), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if dir != "" {
+		return fmt.Sprintf("wrote %s; use it with: ssh -i %s -o CertificateFile=%s LOGIN@HOST", path, key, path), nil
+	}
+	return fmt.Sprintf("wrote %s, which ssh -i %s uses", path, key), nil
+}
+
+// printIssued says what was issued and where it went.
+func printIssued(g *globals, resp apitype.SSHCertificate, source, where string) {
+	fmt.Fprintf(g.stdout, "certificate %s for %s, valid until %s\n", resp.KeyID,
+		strings.Join(resp.Principals, ", "), resp.ValidBefore.Local().Format(time.RFC3339))
+	if source != "" {
+		fmt.Fprintf(g.stdout, "usable only from %s\n", source)
+	}
+	fmt.Fprintln(g.stdout, where)
+}

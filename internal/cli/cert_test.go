@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/burrow-dev/burrow/internal/burrowtest"
+)
+
+// fakeSSHAgent serves an in-memory keyring at a Unix socket named by
+// SSH_AUTH_SOCK for the test.
+func fakeSSHAgent(t *testing.T) agent.Agent {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	keyring := agent.NewKeyring()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				agent.ServeAgent(keyring, c)
+			}()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	return keyring
+}
+
+func TestCertIssueToAgent(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	keyring := fakeSSHAgent(t)
+
+	out, errb, code := burrowCLI(t, "cert", "issue", "--ttl", "1h", "--login", "root")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	keys, err := keyring.List()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("agent holds %d keys (%v), want 1", len(keys), err)
+	}
+	pub, err := ssh.ParsePublicKey(keys[0].Blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		t.Fatalf("the agent holds a %T, want a certificate", pub)
+	}
+	if !slices.Equal(cert.ValidPrincipals, []string{"root"}) || keys[0].Comment != cert.KeyId {
+		t.Errorf("principals %q, comment %q (key id %q)", cert.ValidPrincipals, keys[0].Comment, cert.KeyId)
+	}
+	if left := time.Until(time.Unix(int64(cert.ValidBefore), 0)); left < 59*time.Minute || left > time.Hour {
+		t.Errorf("certificate valid for %v more, want about 1h", left)
+	}
+	for _, want := range []string{cert.KeyId, "for root,", "added to the ssh-agent at " + os.Getenv("SSH_AUTH_SOCK")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+}
+
+func TestCertIssueOut(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	dir := filepath.Join(t.TempDir(), "keys")
+
+	_, errb, code := burrowCLI(t, "cert", "issue", "--out", dir, "--source-address", "10.0.0.0/8, 192.0.2.1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private key: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	b, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := readCert(t, key+"-cert.pub")
+	if !bytes.Equal(cert.Key.Marshal(), signer.PublicKey().Marshal()) {
+		t.Error("the certificate is not for the written key")
+	}
+	if got := cert.CriticalOptions["source-address"]; got != "10.0.0.0/8,192.0.2.1" {
+		t.Errorf("source-address %q", got)
+	}
+	if !slices.Equal(cert.ValidPrincipals, burrowtest.AdminLogins()) {
+		t.Errorf("principals %q, want all the token's logins %q", cert.ValidPrincipals, burrowtest.AdminLogins())
+	}
+	if left := time.Until(time.Unix(int64(cert.ValidBefore), 0)); left < 7*time.Hour+59*time.Minute {
+		t.Errorf("certificate valid for %v more, want the default 8h", left)
+	}
+	if _, err := os.Stat(key + ".pub"); err != nil {
+		t.Error(err)
+	}
+}
+
+func readCert(t *testing.T, path string) *ssh.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		t.Fatalf("%s holds a %T", path, pub)
+	}
+	return cert
+}
+
+// TestCertIssueKey certifies an existing, passphrase-protected key: only
+// its public half is needed.
+func TestCertIssueKey(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "me", []byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "id_work")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errb, code := burrowCLI(t, "cert", "issue", "--key", key, "--ttl", "10m"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	cert := readCert(t, key+"-cert.pub")
+	if !bytes.Equal(cert.Key.(ssh.CryptoPublicKey).CryptoPublicKey().(ed25519.PublicKey), priv.Public().(ed25519.PublicKey)) {
+		t.Error("the certificate is not for --key's key")
+	}
+	outDir := t.TempDir()
+	if _, errb, code := burrowCLI(t, "cert", "issue", "--key", key, "--out", outDir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	readCert(t, filepath.Join(outDir, "id_work-cert.pub"))
+}
+
+func TestCertIssueRefused(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	tests := []struct {
+		name string
+		sock string
+		args []string
+		want string
+	}{
+		{"no agent", "", nil, "eval $(ssh-agent)"},
+		{"agent gone", filepath.Join(t.TempDir(), "nothing"), nil, "eval $(ssh-agent)"},
+		{"ttl over the maximum", "", []string{"--ttl", "13h", "--out", t.TempDir()}, "at most 12h"},
+		{"login not allowed", "", []string{"--login", "nobody-here", "--out", t.TempDir()}, `may not log in as "nobody-here"`},
+		{"bad source address", "", []string{"--source-address", "example.com", "--out", t.TempDir()}, "neither an IP address"},
+		{"missing key", "", []string{"--key", filepath.Join(t.TempDir(), "none")}, "--key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SSH_AUTH_SOCK", tt.sock)
+			_, errb, code := burrowCLI(t, append([]string{"cert", "issue"}, tt.args...)...)
+			if code != 1 || !strings.Contains(errb, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb, tt.want)
+			}
+		})
+	}
+}
+
+func TestCAExport(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	if _, errb, code := burrowCLI(t, "ca", "export"); code != 1 || !strings.Contains(errb, "--user") {
+		t.Errorf("without --user: exit %d, stderr %q; want 1 and a hint at --user", code, errb)
+	}
+	out, errb, code := burrowCLI(t, "ca", "export", "--user")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	ca, err := s.Client(s.AdminToken).SSHCA(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	if !slices.Equal(keys, ca.UserCAKeys) {
+		t.Errorf("key lines %q, want %q", keys, ca.UserCAKeys)
+	}
+	for _, want := range []string{"TrustedUserCAKeys /etc/ssh/burrow_user_ca.pub", "AuthorizedPrincipalsFile"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("header lacks %q:\n%s", want, out)
+		}
+	}
+}

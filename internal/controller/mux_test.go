@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/tlsutil"
+)
+
+func TestSniff(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+	}{
+		{"SSH-2.0-OpenSSH_9.2\r\n", sniffSSH},
+		{"\x16\x03\x01\x02\x00", sniffTLS},
+		{"GET / HTTP/1.1\r\n", sniffUnknown},
+		{"SSH", sniffUnknown},
+		{"", sniffUnknown},
+		{"\x16\x02", sniffUnknown},
+	} {
+		if got := sniff([]byte(c.in)); got != c.want {
+			t.Errorf("sniff(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func FuzzSniff(f *testing.F) {
+	for _, s := range []string{"SSH-2.0-x\r\n", "\x16\x03\x01", "GET /", "", "SSH-", "\x16"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		switch sniff(b) {
+		case sniffSSH:
+			if !bytes.HasPrefix(b, []byte("SSH-")) {
+				t.Fatalf("%q taken for SSH", b)
+			}
+		case sniffTLS:
+			if len(b) < 2 || b[0] != 0x16 || b[1] != 3 {
+				t.Fatalf("%q taken for TLS", b)
+			}
+		}
+	})
+}
+
+// TestMuxSplits sends SSH, SSH over TLS (ALPN and SNI), gRPC-like h2,
+// HTTP and garbage to one listener; each lands where it belongs, garbage
+// is closed, and a silent client does not hold up the others.
+func TestMuxSplits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMux(ln, splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.sshOn = true
+	go m.serve()
+	defer ln.Close()
+
+	silent, err := net.Dial("tcp", ln.Addr().String()) // slow loris: sends nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	accept := func(l *chanListener) net.Conn {
+		t.Helper()
+		ch := make(chan net.Conn, 1)
+		go func() { c, _ := l.Accept(); ch <- c }()
+		select {
+		case c := <-ch:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing arrived")
+			return nil
+		}
+	}
+	dialTLS := func(cfg *tls.Config) {
+		t.Helper()
+		cfg.InsecureSkipVerify = true
+		go func() {
+			c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+			if err == nil {
+				c.Write([]byte("x"))
+				time.Sleep(100 * time.Millisecond)
+				c.Close()
+			}
+		}()
+	}
+
+	plain, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Write([]byte("SSH-2.0-test\r\n"))
+	c := accept(m.ssh)
+	line := make([]byte, 14)
+	if _, err := io.ReadFull(c, line); err != nil || string(line) != "SSH-2.0-test\r\n" {
+		t.Fatalf("SSH conn starts with %q, %v", line, err)
+	}
+	c.Close()
+	plain.Close()
+
+	dialTLS(&tls.Config{NextProtos: []string{ALPNSSH}})
+	accept(m.ssh).Close()
+	dialTLS(&tls.Config{ServerName: "ssh.gw.example.com"})
+	accept(m.ssh).Close()
+	dialTLS(&tls.Config{NextProtos: []string{"h2"}})
+	accept(m.h2).Close()
+	dialTLS(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+	accept(m.http).Close()
+
+	garbage, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	garbage.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := garbage.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("garbage got %d bytes back, want the connection closed", n)
+	}
+	garbage.Close()
+}

@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// Extensions of the Permissions the gateway returns for the key that
+// authenticated; the connection reads who it serves from them only.
+const (
+	extTokenID     = "burrow-token-id"
+	extSubject     = "burrow-subject"
+	extKeyID       = "burrow-key-id"
+	extValidBefore = "burrow-valid-before" // unix seconds; "" for never
+)
+
+// keyIDPrefix starts the key id of a burrow user certificate:
+// "burrow:<subject>:<token id>".
+const keyIDPrefix = "burrow:"
+
+// login is who a connection serves.
+type login struct {
+	subject, tokenID, keyID string
+	validBefore             time.Time // zero: never expires
+}
+
+func loginOf(p *ssh.Permissions) login {
+	if p == nil {
+		return login{}
+	}
+	l := login{subject: p.Extensions[extSubject], tokenID: p.Extensions[extTokenID], keyID: p.Extensions[extKeyID]}
+	if v, err := strconv.ParseInt(p.Extensions[extValidBefore], 10, 64); err == nil {
+		l.validBefore = time.Unix(v, 0)
+	}
+	return l
+}
+
+// refuse is an authentication failure whose message OpenSSH prints.
+func refuse(msg string) error {
+	return &ssh.BannerError{Err: errors.New(msg), Message: msg + "\r\n"}
+}
+
+// checkKey decides from key alone whether it may log in.
+func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	cert, ok := key.(*ssh.Certificate)
+	if !ok {
+		return nil, refuse("burrow: the gateway accepts only burrow SSH certificates; get one with `burrow cert issue` (or `burrow ssh-config`)")
+	}
+	if cert.CertType != ssh.UserCert {
+		return nil, refuse("burrow: this is not a user certificate")
+	}
+	if !s.trusted(cert.SignatureKey) {
+		return nil, refuse("burrow: the certificate is not signed by a CA this gateway trusts; get a new one")
+	}
+	if err := s.checkValidity(cert); err != nil {
+		return nil, err
+	}
+	// The login name given to the gateway is informational: check the
+	// certificate as if it named one of its own principals.
+	checker := ssh.CertChecker{Clock: s.opts.Now, IsUserAuthority: s.trusted}
+	perms, err := checker.Authenticate(asPrincipal{meta, firstPrincipal(cert)}, key)
+	if err != nil {
+		return nil, refuse("burrow: certificate refused: " + err.Error())
+	}
+	tok, err := s.tokenOf(context.Background(), cert.KeyId)
+	if err != nil {
+		return nil, refuse("burrow: " + err.Error())
+	}
+	return &ssh.Permissions{CriticalOptions: perms.CriticalOptions, Extensions: map[string]string{
+		extTokenID: tok.ID, extSubject: tok.Subject, extKeyID: cert.KeyId, extValidBefore: validBefore(cert),
+	}}, nil
+}
+
+// asPrincipal presents a connection as logging in as user.
+type asPrincipal struct {
+	ssh.ConnMetadata
+	user string
+}
+
+func (a asPrincipal) User() string { return a.user }
+
+func firstPrincipal(cert *ssh.Certificate) string {
+	if len(cert.ValidPrincipals) == 0 {
+		return ""
+	}
+	return cert.ValidPrincipals[0]
+}
+
+func validBefore(cert *ssh.Certificate) string {
+	if cert.ValidBefore == ssh.CertTimeInfinity {
+		return ""
+	}
+	return strconv.FormatUint(cert.ValidBefore, 10)
+}
+
+// trusted reports whether auth is a user CA trusted now.
+func (s *Server) trusted(auth ssh.PublicKey) bool {
+	m := auth.Marshal()
+	for _, line := range s.opts.UserCAKeys() {
+		ca, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err == nil && bytes.Equal(ca.Marshal(), m) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkValidity refuses a certificate outside its validity window with a
+// message that says which end was missed.
+func (s *Server) checkValidity(cert *ssh.Certificate) error {
+	infinite := cert.ValidBefore == ssh.CertTimeInfinity
+	if cert.ValidAfter > math.MaxInt64 || !infinite && cert.ValidBefore > math.MaxInt64 {
+		return refuse("burrow: the certificate's validity window is malformed; get a new one")
+	}
+	now := s.opts.Now()
+	if after := time.Unix(int64(cert.ValidAfter), 0); now.Before(after) {
+		return refuse(fmt.Sprintf("burrow: the certificate is not valid before %s (check this machine's clock)", after.UTC().Format(time.RFC3339)))
+	}
+	if before := time.Unix(int64(cert.ValidBefore), 0); !infinite && !now.Before(before) {
+		return refuse(fmt.Sprintf("burrow: the certificate expired at %s; get a new one", before.UTC().Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// tokenOf returns the usable token a certificate's key id names.
+func (s *Server) tokenOf(ctx context.Context, keyID string) (store.Token, error) {
+	rest, ok := strings.CutPrefix(keyID, keyIDPrefix)
+	subject, tokenID, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || subject == "" || tokenID == "" {
+		return store.Token{}, fmt.Errorf("the certificate's key id %q is not a burrow one (burrow:<subject>:<token id>)", keyID)
+	}
+	t, err := s.usableToken(ctx, tokenID)
+	if err != nil {
+		return store.Token{}, err
+	}
+	if t.Subject != subject {
+		return store.Token{}, fmt.Errorf("the certificate's key id %q does not match its token", keyID)
+	}
+	return t, nil
+}
+
+// usableToken loads the token with id and refuses it if revoked, expired
+// or an agent's.
+func (s *Server) usableToken(ctx context.Context, id string) (store.Token, error) {
+	t, err := s.opts.Store.Token(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Token{}, fmt.Errorf("the certificate's token %s no longer exists; get a new certificate", id)
+	case err != nil:
+		return store.Token{}, fmt.Errorf("cannot check the certificate's token now: %v", err)
+	case t.RevokedAt != nil:
+		return store.Token{}, fmt.Errorf("the certificate's token %s was revoked at %s; ask an admin for a new one", t.ID, t.RevokedAt.UTC().Format(time.RFC3339))
+	case t.ExpiresAt != nil && !s.opts.Now().Before(*t.ExpiresAt):
+		return store.Token{}, fmt.Errorf("the certificate's token %s expired at %s; ask an admin for a new one", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	case t.Role == apitype.RoleAgent:
+		return store.Token{}, errors.New("agent credentials cannot use the gateway")
+	}
+	return t, nil
+}
+
+// stillValid refuses new channels once the certificate has expired.
+func (c *conn) stillValid() error {
+	if vb := c.login.validBefore; !vb.IsZero() && !c.s.opts.Now().Before(vb) {
+		return fmt.Errorf("burrow: the certificate expired at %s; reconnect with a new one", vb.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// principal is the connection's principal as its token is now: a token
+// revoked or expired since login opens nothing more.
+func (c *conn) principal(ctx context.Context) (dial.Principal, error) {
+	t, err := c.s.usableToken(ctx, c.login.tokenID)
+	if err != nil {
+		return dial.Principal{}, apitype.Errorf(apitype.CodeUnauthenticated, "burrow: %v", err)
+	}
+	return dial.Principal{Subject: t.Subject, Role: t.Role, TokenID: t.ID, Logins: t.Logins, ExpiresAt: t.ExpiresAt}, nil
+}

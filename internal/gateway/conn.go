@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// serverVersion is the gateway's SSH identification string.
+const serverVersion = "SSH-2.0-burrow-gateway"
+
+// conn is one logged-in SSH connection.
+type conn struct {
+	s     *Server
+	sc    *ssh.ServerConn
+	log   *slog.Logger
+	login login // who, from the Permissions of the key that authenticated
+	ctx   context.Context
+	wg    sync.WaitGroup // channels being served
+}
+
+// handle runs the handshake and then serves c's channels until it ends.
+func (s *Server) handle(c net.Conn) {
+	remote := hostOf(c.RemoteAddr())
+	c.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout)) // a real deadline, not the injectable clock
+	sc, chans, reqs, err := ssh.NewServerConn(c, s.config())
+	if err != nil {
+		var ae *ssh.ServerAuthError
+		if errors.As(err, &ae) {
+			s.authFailed(remote, c.RemoteAddr(), ae)
+		} else {
+			s.log.Debug("ssh gateway: handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		}
+		return
+	}
+	c.SetDeadline(time.Time{})
+	defer sc.Close()
+	l := loginOf(sc.Permissions)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cn := &conn{s: s, sc: sc, login: l, ctx: ctx,
+		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
+	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user", sc.User())
+	go cn.globalRequests(reqs)
+	for nc := range chans {
+		cn.wg.Add(1)
+		go func() { defer cn.wg.Done(); cn.channel(nc) }()
+	}
+	cancel()
+	cn.wg.Wait()
+	cn.log.Debug("ssh gateway: connection closed")
+}
+
+// authFailed counts a failed login against its source address.
+func (s *Server) authFailed(ip string, addr net.Addr, ae *ssh.ServerAuthError) {
+	if s.limiter.failed(ip) {
+		s.log.Warn("ssh gateway: too many failed logins, refusing the address for a while",
+			"remote_ip", ip, "max_failures", s.opts.MaxAuthFailures, "window", s.opts.FailureWindow, "block_for", s.opts.BlockFor)
+	}
+	s.log.Info("ssh gateway: login refused", "remote", addr.String(), "err", errors.Join(ae.Errors...))
+}
+
+// config is the SSH server configuration of one connection.
+func (s *Server) config() *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: s.checkKey,
+		ServerVersion:     serverVersion,
+	}
+	cfg.AddHostKey(s.opts.HostKey)
+	return cfg
+}
+
+// globalRequests answers OpenSSH's keepalives and refuses the rest (no
+// remote forwarding on the gateway yet).
+func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
+	for r := range reqs {
+		if r.WantReply {
+			r.Reply(r.Type == "keepalive@openssh.com", nil)
+		}
+	}
+}
+
+// channel serves one new channel by its type.
+func (c *conn) channel(nc ssh.NewChannel) {
+	if err := c.stillValid(); err != nil {
+		nc.Reject(ssh.Prohibited, err.Error())
+		return
+	}
+	switch nc.ChannelType() {
+	case "direct-tcpip":
+		c.directTCPIP(nc)
+	case "session":
+		c.session(nc)
+	default:
+		nc.Reject(ssh.UnknownChannelType, "burrow gateway: channel type "+nc.ChannelType()+" is not supported")
+	}
+}

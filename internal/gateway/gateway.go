@@ -1,0 +1,269 @@
+// Package gateway is the controller's SSH front door: an SSH server
+// (golang.org/x/crypto/ssh) that plain OpenSSH uses as a jump host, as in
+// `ssh -J gw:2222 root@web-1`.
+//
+// OpenSSH's ProxyJump logs in to the gateway, then opens a `direct-tcpip`
+// channel to TARGET:22. The gateway passes that channel to the one dialer
+// (dial.Dialer.Dial with front door "ssh-gateway"), which authorizes,
+// audits and routes it to the agent holding the target, and relays bytes
+// both ways with half-close. The SSH session to the target runs end to end
+// inside that channel: the gateway sees neither its keys nor its
+// plaintext. A `session` channel (plain `ssh gw`) prints who you are, the
+// targets and how to connect, then exits 0.
+//
+// Users authenticate with a burrow user certificate (key id
+// "burrow:<subject>:<token id>") signed by a user CA the controller
+// trusts now, valid now, whose token is neither revoked nor expired. The
+// user name given to the gateway is informational. Only certificates are
+// accepted today; public keys registered to a user (`burrow keys add`) are
+// a later step. The decision uses only the key being checked, and the
+// connection keeps the Permissions returned for the key that finally
+// authenticated (CVE-2024-45337).
+//
+// Failed logins are counted per source IP; an address that fails too often
+// is refused for a while (see Options.MaxAuthFailures).
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/dial"
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// Door names this front door in the audit log.
+const Door = "ssh-gateway"
+
+// Dialer is the one dialer (*dial.Dialer).
+type Dialer interface {
+	Dial(ctx context.Context, p dial.Principal, target string, port int, door string) (net.Conn, error)
+}
+
+// Backend tells which targets are online (*tunnel.Server).
+type Backend interface {
+	Route(target string) (dial.Route, bool)
+}
+
+// Options configure a Server.
+type Options struct {
+	Store   store.Store // required: tokens, and the targets agents reported
+	Dialer  Dialer      // required
+	Backend Backend     // nil: the session banner shows no online status
+	// UserCAKeys returns the authorized_keys lines of the user CAs trusted
+	// now (sshca.Authority.UserCAKeys). Required.
+	UserCAKeys func() []string
+	// HostKey is the gateway's SSH host key (LoadOrCreateHostKey).
+	// Required.
+	HostKey ssh.Signer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// HandshakeTimeout bounds the SSH handshake and login. Default 30s.
+	HandshakeTimeout time.Duration
+	// DialTimeout bounds one dial to a target. Default 30s.
+	DialTimeout time.Duration
+	// MaxAuthFailures failed logins from one IP within FailureWindow get
+	// that IP refused for BlockFor. Defaults 20, 1 minute, 5 minutes.
+	MaxAuthFailures int
+	FailureWindow   time.Duration
+	BlockFor        time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.Store == nil || o.Dialer == nil || o.UserCAKeys == nil || o.HostKey == nil {
+		return errors.New("gateway: Store, Dialer, UserCAKeys and HostKey are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	setDefault(&o.HandshakeTimeout, 30*time.Second)
+	setDefault(&o.DialTimeout, 30*time.Second)
+	setDefault(&o.FailureWindow, time.Minute)
+	setDefault(&o.BlockFor, 5*time.Minute)
+	if o.MaxAuthFailures == 0 {
+		o.MaxAuthFailures = 20
+	}
+	return nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// Server is the gateway's SSH server.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	limiter *limiter
+
+	mu     sync.Mutex
+	closed bool
+	lns    map[net.Listener]struct{}
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup // one per connection being served
+}
+
+// New returns a Server; Serve it on a listener or hand it connections.
+func New(o Options) (*Server, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	return &Server{
+		opts: o, log: o.Logger,
+		limiter: newLimiter(o.MaxAuthFailures, o.FailureWindow, o.BlockFor, o.Now),
+		lns:     map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
+	}, nil
+}
+
+// HostKey is the gateway's host public key.
+func (s *Server) HostKey() ssh.PublicKey { return s.opts.HostKey.PublicKey() }
+
+// Serve accepts connections on ln until Shutdown; it then returns
+// net.ErrClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.trackListener(ln) {
+		ln.Close()
+		return net.ErrClosed
+	}
+	defer s.untrackListener(ln)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return net.ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if !s.limiter.allowed(hostOf(c.RemoteAddr())) {
+			s.log.Debug("ssh gateway: refused a connection from a rate-limited address", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		if !s.trackConn(c) {
+			c.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// HandleConn serves one connection (already accepted) and returns when it
+// ends. It is what Serve runs for each connection, minus the rate limit
+// check on accept.
+func (s *Server) HandleConn(c net.Conn) {
+	if !s.trackConn(c) {
+		c.Close()
+		return
+	}
+	s.serveConn(c)
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer s.untrackConn(c)
+	defer c.Close()
+	s.handle(c)
+}
+
+func (s *Server) trackListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.lns[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackListener(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.lns, ln)
+}
+
+func (s *Server) trackConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrackConn(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Shutdown stops accepting, waits until ctx is done for the connections
+// being served to end, then closes those left. It returns how many it had
+// to close. Calling it again is harmless.
+func (s *Server) Shutdown(ctx context.Context) int {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return 0
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return n
+}
+
+// Close is Shutdown without waiting.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return nil
+}
+
+// hostOf is the IP of addr (its string when it has no port).
+func hostOf(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}

@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+)
+
+// limiter counts failed logins per source IP with a token bucket: each IP
+// holds up to max tokens, refilled at max per window; a failure takes one.
+// An IP whose bucket is empty is refused for block.
+type limiter struct {
+	max    float64
+	window time.Duration
+	block  time.Duration
+	now    func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*bucket
+}
+
+type bucket struct {
+	tokens  float64
+	last    time.Time // when tokens was last brought up to date
+	blocked time.Time // refused until then
+}
+
+// maxTracked bounds the addresses remembered; beyond it, full buckets
+// are forgotten.
+const maxTracked = 10000
+
+func newLimiter(max int, window, block time.Duration, now func() time.Time) *limiter {
+	return &limiter{max: float64(max), window: window, block: block, now: now, m: map[string]*bucket{}}
+}
+
+// allowed reports whether ip may open a connection now.
+func (l *limiter) allowed(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.m[ip]
+	return b == nil || !l.now().Before(b.blocked)
+}
+
+// failed records a failed login from ip. It reports whether that blocked
+// ip (so the caller logs it once).
+func (l *limiter) failed(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.m[ip]
+	if b == nil {
+		l.pruneLocked(now)
+		b = &bucket{tokens: l.max, last: now}
+		l.m[ip] = b
+	}
+	l.refillLocked(b, now)
+	b.tokens--
+	if b.tokens >= 1 || now.Before(b.blocked) {
+		return false
+	}
+	b.blocked = now.Add(l.block)
+	b.tokens = l.max // a fresh start once the block ends
+	b.last = b.blocked
+	return true
+}
+
+func (l *limiter) refillLocked(b *bucket, now time.Time) {
+	if now.After(b.last) {
+		b.tokens = min(l.max, b.tokens+l.max*float64(now.Sub(b.last))/float64(l.window))
+		b.last = now
+	}
+}
+
+// pruneLocked forgets addresses that are neither blocked nor short of
+// tokens, when there are too many.
+func (l *limiter) pruneLocked(now time.Time) {
+	if len(l.m) < maxTracked {
+		return
+	}
+	for ip, b := range l.m {
+		l.refillLocked(b, now)
+		if b.tokens >= l.max && !now.Before(b.blocked) {
+			delete(l.m, ip)
+		}
+	}
+}
