@@ -102,6 +102,7 @@ type Agent struct {
 	hostKey ssh.Signer
 	sshd    *sshd.Server
 	userCAs atomic.Pointer[[]ssh.PublicKey]
+	revoked atomic.Pointer[map[string]bool] // certificate key ids
 
 	events chan *tunnelpb.AgentMessage // audit events for the controller
 

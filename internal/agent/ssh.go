@@ -10,7 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"golang.org/x/crypto/ssh"
 
@@ -59,12 +59,20 @@ func loadHostKey(dir string) (ssh.Signer, error) {
 	return signer, nil
 }
 
-// setTrust installs the user CA keys the controller sent and caches them,
-// so the agent keeps accepting certificates while the controller is away.
+// setTrust installs the user CA keys and the revoked certificate key ids
+// the controller sent and caches them, so the agent keeps checking
+// certificates while the controller is away. A host certificate in t (after
+// a host CA rotation) replaces the one the SSH server offers.
 func (a *Agent) setTrust(t *tunnelpb.Trust) {
 	if t == nil {
 		return
 	}
+	a.setHostCertificate(t.GetHostCertificate())
+	revoked := make(map[string]bool, len(t.GetRevokedKeyIds()))
+	for _, id := range t.GetRevokedKeyIds() {
+		revoked[id] = true
+	}
+	a.revoked.Store(&revoked)
 	var keys []ssh.PublicKey
 	for _, line := range t.GetUserCaKeys() {
 		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
@@ -75,13 +83,19 @@ func (a *Agent) setTrust(t *tunnelpb.Trust) {
 		keys = append(keys, k)
 	}
 	a.userCAs.Store(&keys)
-	if strings.Join(a.state.UserCAKeys, "\n") == strings.Join(t.GetUserCaKeys(), "\n") {
+	if slices.Equal(a.state.UserCAKeys, t.GetUserCaKeys()) && slices.Equal(a.state.RevokedKeyIDs, t.GetRevokedKeyIds()) {
 		return
 	}
-	a.state.UserCAKeys = t.GetUserCaKeys()
+	a.state.UserCAKeys, a.state.RevokedKeyIDs = t.GetUserCaKeys(), t.GetRevokedKeyIds()
 	if err := a.state.Save(a.opts.DataDir); err != nil {
 		a.log.Error("cannot cache the SSH trust", "err", err)
 	}
+}
+
+// isRevoked reports whether certificates with keyID must be refused.
+func (a *Agent) isRevoked(keyID string) bool {
+	p := a.revoked.Load()
+	return p != nil && (*p)[keyID]
 }
 
 func (a *Agent) trusted() []ssh.PublicKey {
@@ -98,10 +112,11 @@ func (a *Agent) startSSH() error {
 		return err
 	}
 	a.hostKey = key
-	a.setTrust(&tunnelpb.Trust{UserCaKeys: a.state.UserCAKeys})
+	a.setTrust(&tunnelpb.Trust{UserCaKeys: a.state.UserCAKeys, RevokedKeyIds: a.state.RevokedKeyIDs})
 	a.sshd, err = sshd.New(sshd.Options{
 		HostKey:     key,
 		Trust:       a.trusted,
+		Revoked:     a.isRevoked,
 		Name:        a.self,
 		DialTCP:     a.dialForSSH,
 		SFTPCommand: a.opts.SFTPCommand,

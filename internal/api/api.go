@@ -1,5 +1,6 @@
 // Package api serves burrow's REST API: targets, tokens, join tokens,
-// tickets, audit sessions and their events, SSH user certificates, and the port-forward
+// tickets, audit sessions and their events, SSH user certificates, SSH keys
+// registered for the gateway, and the port-forward
 // endpoint that upgrades to a raw stream (Upgrade: burrow-tcp/1) or a
 // WebSocket. It is the one place where domain errors become HTTP statuses
 // (writeError).
@@ -37,6 +38,9 @@ type Options struct {
 	// HostCA signs agents' host keys; its keys are listed by GET /v1/ssh/ca.
 	HostCA *sshca.Authority
 	Now    func() time.Time
+	// OnTrustChange, if set, is called after a CA rotation or a token
+	// revocation, to tell agents at once (tunnel.Server.PushTrust).
+	OnTrustChange func()
 }
 
 // API is the HTTP handler set.
@@ -85,6 +89,10 @@ var Routes = []Route{
 	{"GET", "/v1/sessions/{id}/events", admin, (*API).sessionEvents},
 	{"POST", "/v1/ssh/certificates", member, (*API).signSSHCertificate},
 	{"GET", "/v1/ssh/ca", member, (*API).sshCA},
+	{"POST", "/v1/ssh/ca/rotate", admin, (*API).rotateCA},
+	{"POST", "/v1/ssh/keys", member, (*API).addUserKey},
+	{"GET", "/v1/ssh/keys", member, (*API).listUserKeys},
+	{"DELETE", "/v1/ssh/keys/{id}", member, (*API).deleteUserKey},
 }
 
 // New builds the API.

@@ -189,6 +189,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p dial.Princip
 		return
 	}
 	n := a.opts.Dialer.Revoked(id)
+	a.trustChanged() // agents refuse the token's certificates
 	a.log.Info("token revoked", "token_id", id, "by", p.Subject, "sessions_closed", n)
 	w.WriteHeader(http.StatusNoContent)
 }

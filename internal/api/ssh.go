@@ -84,7 +84,7 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.Use
 		}
 	}
 	return sshca.UserCertRequest{
-		KeyID: "burrow:" + p.Subject + ":" + p.TokenID, Principals: principals, TTL: ttl,
+		KeyID: sshca.UserKeyID(p.Subject, p.TokenID), Principals: principals, TTL: ttl,
 		PermitPTY: true, PermitPortForwarding: true, PermitAgentForwarding: true, PermitUserRC: true,
 		SourceAddress: source,
 	}, pub, nil

@@ -58,7 +58,7 @@ one there is for now).`,
 		},
 	}
 	export.Flags().BoolVar(&user, "user", false, "the user CA, for sshd's TrustedUserCAKeys")
-	cmd.AddCommand(export, newCAKnownHostsCmd(g))
+	cmd.AddCommand(export, newCAKnownHostsCmd(g), newCARotateCmd(g))
 	return cmd
 }
 

@@ -69,7 +69,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(
 		newServerCmd(g), newAgentCmd(g), newDevCmd(g), newLoginCmd(g), newContextCmd(g),
-		newTargetsCmd(g), newPortForwardCmd(g), newProxyCmd(g), newTokenCmd(g), newJoinTokenCmd(g),
+		newTargetsCmd(g), newPortForwardCmd(g), newProxyCmd(g), newTokenCmd(g), newJoinTokenCmd(g), newKeysCmd(g),
 		newPolicyCmd(g), newVersionCmd(g), newSFTPServerCmd(), newSSHCmd(g), newSSHConfigCmd(g), newCpCmd(g), newVNCCmd(g),
 		newCertCmd(g), newCACmd(g),
 	)

@@ -18,3 +18,9 @@ func (c *Client) SSHCA(ctx context.Context) (apitype.SSHCA, error) {
 	var ca apitype.SSHCA
 	return ca, c.do(ctx, "GET", "/v1/ssh/ca", nil, &ca)
 }
+
+// RotateCA rotates the user or host SSH CA (admin).
+func (c *Client) RotateCA(ctx context.Context, req apitype.RotateCARequest) (apitype.RotatedCA, error) {
+	var out apitype.RotatedCA
+	return out, c.do(ctx, "POST", "/v1/ssh/ca/rotate", req, &out)
+}

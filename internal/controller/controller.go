@@ -64,6 +64,10 @@ type Options struct {
 	// "" (the default) serves none. Its ed25519 host key is kept in
 	// DataDir (gateway.HostKeyFile).
 	SSHListen string
+	// TrustRefresh is how often the controller re-reads the SSH CAs and
+	// the revoked tokens from the store and tells agents of any change
+	// (rotations by another controller, overlaps running out). Default 30s.
+	TrustRefresh time.Duration
 }
 
 // Controller is a running controller.
@@ -83,6 +87,7 @@ type Controller struct {
 	http        *http.Server
 	sshGateway  *gateway.Server
 	sshLn       net.Listener // nil without SSHListen
+	trust       trustState
 }
 
 // New opens the store, loads or makes the TLS certificate and listens.
@@ -178,6 +183,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.TrustRefresh == 0 {
+		o.TrustRefresh = 30 * time.Second
 	}
 	return nil
 }
@@ -278,9 +286,10 @@ func (c *Controller) wire() {
 	reg.MustRegister(agents)
 	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
 		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
-		OnPresence:  func(n int) { agents.Set(float64(n)) },
-		UserCAKeys:  c.ca.UserCAKeys,
-		SignHostKey: c.signHostKey,
+		OnPresence:    func(n int) { agents.Set(float64(n)) },
+		UserCAKeys:    c.ca.UserCAKeys,
+		RevokedKeyIDs: c.revokedKeyIDs,
+		SignHostKey:   c.signHostKey,
 		// c.dialer is set below, before the gRPC server serves anything.
 		OnSessionEvent: func(agentID string, ev store.SessionEvent) { c.dialer.SessionEvent(agentID, ev) },
 	})
@@ -288,6 +297,7 @@ func (c *Controller) wire() {
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA,
+		OnTrustChange: c.pushTrust,
 	})
 	c.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -336,6 +346,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	go func() { errc <- c.grpc.Serve(m.h2) }()
 	go func() { errc <- c.http.Serve(m.http) }()
 	go func() { c.sshGateway.Serve(m.ssh) }() // returns at shutdown
+	trustCtx, stopTrust := context.WithCancel(ctx)
+	defer stopTrust()
+	go c.watchTrust(trustCtx)
 	c.log.Info("controller listening", "addr", c.ln.Addr().String(), "tls_fingerprint", c.fingerprint,
 		"ssh_host_key_fingerprint", ssh.FingerprintSHA256(c.sshGateway.HostKey()))
 	if c.sshLn != nil {

@@ -22,7 +22,8 @@ import (
 const (
 	extTokenID     = "burrow-token-id"
 	extSubject     = "burrow-subject"
-	extKeyID       = "burrow-key-id"
+	extKeyID       = "burrow-key-id"       // a certificate's key id
+	extUserKey     = "burrow-user-key-id"  // a registered key's id (store.UserKey)
 	extValidBefore = "burrow-valid-before" // unix seconds; "" for never
 )
 
@@ -32,19 +33,30 @@ const keyIDPrefix = "burrow:"
 
 // login is who a connection serves.
 type login struct {
-	subject, tokenID, keyID string
-	validBefore             time.Time // zero: never expires
+	subject, tokenID string
+	keyID            string    // of the certificate; "" for a registered key
+	userKey          string    // id of the registered key; "" for a certificate
+	validBefore      time.Time // of the certificate; zero: never expires
 }
 
 func loginOf(p *ssh.Permissions) login {
 	if p == nil {
 		return login{}
 	}
-	l := login{subject: p.Extensions[extSubject], tokenID: p.Extensions[extTokenID], keyID: p.Extensions[extKeyID]}
+	l := login{subject: p.Extensions[extSubject], tokenID: p.Extensions[extTokenID], keyID: p.Extensions[extKeyID],
+		userKey: p.Extensions[extUserKey]}
 	if v, err := strconv.ParseInt(p.Extensions[extValidBefore], 10, 64); err == nil {
 		l.validBefore = time.Unix(v, 0)
 	}
 	return l
+}
+
+// credential says what the connection logged in with.
+func (l login) credential() string {
+	if l.userKey != "" {
+		return "registered key " + l.userKey
+	}
+	return fmt.Sprintf("certificate %q", l.keyID)
 }
 
 // refuse is an authentication failure whose message OpenSSH prints.
@@ -52,11 +64,12 @@ func refuse(msg string) error {
 	return &ssh.BannerError{Err: errors.New(msg), Message: msg + "\r\n"}
 }
 
-// checkKey decides from key alone whether it may log in.
+// checkKey decides from key alone whether it may log in: a burrow
+// certificate, or a plain key registered with `burrow keys add`.
 func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 	cert, ok := key.(*ssh.Certificate)
 	if !ok {
-		return nil, refuse("burrow: the gateway accepts only burrow SSH certificates; get one with `burrow cert issue` (or `burrow ssh-config`)")
+		return s.checkPlainKey(context.Background(), key)
 	}
 	if cert.CertType != ssh.UserCert {
 		return nil, refuse("burrow: this is not a user certificate")
@@ -141,7 +154,7 @@ func (s *Server) tokenOf(ctx context.Context, keyID string) (store.Token, error)
 	if !ok || !ok2 || subject == "" || tokenID == "" {
 		return store.Token{}, fmt.Errorf("the certificate's key id %q is not a burrow one (burrow:<subject>:<token id>)", keyID)
 	}
-	t, err := s.usableToken(ctx, tokenID)
+	t, err := s.usableToken(ctx, tokenID, "the certificate's")
 	if err != nil {
 		return store.Token{}, err
 	}
@@ -152,22 +165,31 @@ func (s *Server) tokenOf(ctx context.Context, keyID string) (store.Token, error)
 }
 
 // usableToken loads the token with id and refuses it if revoked, expired
-// or an agent's.
-func (s *Server) usableToken(ctx context.Context, id string) (store.Token, error) {
+// or an agent's; whose ("the certificate's", "the key's") starts the
+// messages.
+func (s *Server) usableToken(ctx context.Context, id, whose string) (store.Token, error) {
 	t, err := s.opts.Store.Token(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return store.Token{}, fmt.Errorf("the certificate's token %s no longer exists; get a new certificate", id)
+		return store.Token{}, fmt.Errorf("%s token %s no longer exists", whose, id)
 	case err != nil:
-		return store.Token{}, fmt.Errorf("cannot check the certificate's token now: %v", err)
+		return store.Token{}, fmt.Errorf("cannot check %s token now: %v", whose, err)
 	case t.RevokedAt != nil:
-		return store.Token{}, fmt.Errorf("the certificate's token %s was revoked at %s; ask an admin for a new one", t.ID, t.RevokedAt.UTC().Format(time.RFC3339))
+		return store.Token{}, fmt.Errorf("%s token %s was revoked at %s; ask an admin for a new one", whose, t.ID, t.RevokedAt.UTC().Format(time.RFC3339))
 	case t.ExpiresAt != nil && !s.opts.Now().Before(*t.ExpiresAt):
-		return store.Token{}, fmt.Errorf("the certificate's token %s expired at %s; ask an admin for a new one", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+		return store.Token{}, fmt.Errorf("%s token %s expired at %s; ask an admin for a new one", whose, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	case t.Role == apitype.RoleAgent:
 		return store.Token{}, errors.New("agent credentials cannot use the gateway")
 	}
 	return t, nil
+}
+
+// whose starts messages about the login's token.
+func (l login) whose() string {
+	if l.userKey != "" {
+		return "the key's"
+	}
+	return "the certificate's"
 }
 
 // stillValid refuses new channels once the certificate has expired.
@@ -181,7 +203,7 @@ func (c *conn) stillValid() error {
 // principal is the connection's principal as its token is now: a token
 // revoked or expired since login opens nothing more.
 func (c *conn) principal(ctx context.Context) (dial.Principal, error) {
-	t, err := c.s.usableToken(ctx, c.login.tokenID)
+	t, err := c.s.usableToken(ctx, c.login.tokenID, c.login.whose())
 	if err != nil {
 		return dial.Principal{}, apitype.Errorf(apitype.CodeUnauthenticated, "burrow: %v", err)
 	}

@@ -133,7 +133,7 @@ func (c *conn) info() string {
 		fmt.Fprintf(&b, "%v\n", err)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "burrow gateway: you are %s (token %s, certificate %q)\n", p.Subject, p.TokenID, c.login.keyID)
+	fmt.Fprintf(&b, "burrow gateway: you are %s (token %s, %s)\n", p.Subject, p.TokenID, c.login.credential())
 	fmt.Fprintf(&b, "SSH logins: %s\n", strings.Join(p.Logins, ", "))
 	b.WriteString(c.targetsText(ctx))
 	login := "LOGIN"

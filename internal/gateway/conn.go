@@ -45,7 +45,7 @@ func (s *Server) handle(c net.Conn) {
 	defer cancel()
 	cn := &conn{s: s, sc: sc, login: l, ctx: ctx,
 		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
-	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user", sc.User())
+	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User())
 	go cn.globalRequests(reqs)
 	for nc := range chans {
 		cn.wg.Add(1)

@@ -288,7 +288,7 @@ func TestLoginRefused(t *testing.T) {
 		signer func() ssh.Signer
 		banner string
 	}{
-		{"plain key", func() ssh.Signer { return plainKey }, "accepts only burrow SSH certificates"},
+		{"unregistered plain key", func() ssh.Signer { return plainKey }, "this key is not registered; `burrow keys add` it"},
 		{"wrong CA", func() ssh.Signer { return e.certSigner(wrongCA, "burrow:alice:t1", time.Hour) }, "not signed by a CA this gateway trusts"},
 		{"revoked token", func() ssh.Signer { return e.certSigner(nil, "burrow:bob:t2", time.Hour) }, "token t2 was revoked"},
 		{"expired token", func() ssh.Signer { return e.certSigner(nil, "burrow:carol:t3", time.Hour) }, "token t3 expired"},

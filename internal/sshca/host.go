@@ -49,7 +49,7 @@ func (a *Authority) SignHost(pub ssh.PublicKey, agentID string, names []string) 
 		ValidAfter:      uint64(now.Add(-ClockSkew).Unix()),
 		ValidBefore:     uint64(now.Add(HostCertTTL).Unix()),
 	}
-	if err := cert.SignCert(rand.Reader, a.signer); err != nil {
+	if err := cert.SignCert(rand.Reader, a.cur.Load().signer); err != nil {
 		return nil, fmt.Errorf("sshca: sign host: %w", err)
 	}
 	return cert, nil

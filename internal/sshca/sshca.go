@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -41,10 +42,20 @@ const (
 	hostCAComment = "burrow-host-ca"
 )
 
-// Authority signs user certificates with the current user CA key.
+// Authority signs certificates with the current CA key of its kind. It is
+// safe for concurrent use: Rotate and Reload swap the keys atomically.
 type Authority struct {
-	now    func() time.Time
-	keys   []store.CAKey // every user CA key, oldest first
+	now     func() time.Time
+	st      store.Store
+	kind    string
+	comment string
+	cur     atomic.Pointer[keySet]
+}
+
+// keySet is what an Authority signs and trusts with, as loaded from the
+// store at one moment.
+type keySet struct {
+	keys   []store.CAKey // every CA key of the kind, oldest first
 	signer ssh.Signer    // of the current key
 }
 
@@ -74,7 +85,13 @@ func open(ctx context.Context, st store.Store, now func() time.Time, kind, comme
 			return nil, fmt.Errorf("sshca: create %s CA: %w", kind, err)
 		}
 	}
-	return load(keys, now)
+	ks, err := load(keys)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authority{now: now, st: st, kind: kind, comment: comment}
+	a.cur.Store(ks)
+	return a, nil
 }
 
 // create stores a new current CA key of kind, unless another controller
@@ -110,8 +127,8 @@ func newKey(kind, comment string, now time.Time) (store.CAKey, error) {
 	}, nil
 }
 
-// load makes the Authority of keys, signing with the current one.
-func load(keys []store.CAKey, now func() time.Time) (*Authority, error) {
+// load makes the keySet of keys, signing with the current one.
+func load(keys []store.CAKey) (*keySet, error) {
 	cur, ok := current(keys)
 	if !ok {
 		return nil, errors.New("sshca: the store has no current CA key")
@@ -127,7 +144,7 @@ func load(keys []store.CAKey, now func() time.Time) (*Authority, error) {
 	if !sameKey(pub, signer.PublicKey()) {
 		return nil, fmt.Errorf("sshca: CA %s: public and private key do not match", cur.ID)
 	}
-	return &Authority{now: now, keys: keys, signer: signer}, nil
+	return &keySet{keys: keys, signer: signer}, nil
 }
 
 // current is the key that signs: the one not retired (the store admits one
@@ -161,7 +178,7 @@ func authorizedKey(pub ssh.PublicKey, comment string) string {
 }
 
 // PublicKey is the current user CA's public key.
-func (a *Authority) PublicKey() ssh.PublicKey { return a.signer.PublicKey() }
+func (a *Authority) PublicKey() ssh.PublicKey { return a.cur.Load().signer.PublicKey() }
 
 // UserCAKeys returns the authorized_keys lines of every user CA whose
 // certificates are accepted now: the current one and retired ones still in
@@ -170,7 +187,7 @@ func (a *Authority) PublicKey() ssh.PublicKey { return a.signer.PublicKey() }
 func (a *Authority) UserCAKeys() []string {
 	now := a.now()
 	var out []string
-	for _, k := range a.keys {
+	for _, k := range a.cur.Load().keys {
 		if trusted(k, now) {
 			out = append(out, k.Public)
 		}
@@ -279,7 +296,7 @@ func (a *Authority) SignUser(pub ssh.PublicKey, r UserCertRequest) (*ssh.Certifi
 	if r.SourceAddress != "" {
 		cert.CriticalOptions["source-address"] = r.SourceAddress
 	}
-	if err := cert.SignCert(rand.Reader, a.signer); err != nil {
+	if err := cert.SignCert(rand.Reader, a.cur.Load().signer); err != nil {
 		return nil, fmt.Errorf("sshca: sign user: %w", err)
 	}
 	return cert, nil

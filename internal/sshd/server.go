@@ -38,6 +38,9 @@ type Options struct {
 	// Trust returns the user CA keys whose certificates are accepted now.
 	// Required; an empty result refuses everyone.
 	Trust func() []ssh.PublicKey
+	// Revoked, if set, reports whether a certificate's key id was revoked
+	// (its token was); such certificates are refused although valid.
+	Revoked func(keyID string) bool
 	// Name is the target name, used in messages ("user x does not exist
 	// on NAME").
 	Name string
@@ -167,6 +170,9 @@ func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 	}
 	if err := s.checkValidity(cert); err != nil {
 		return nil, err
+	}
+	if s.opts.Revoked != nil && s.opts.Revoked(cert.KeyId) {
+		return nil, refuse("burrow: this certificate's token was revoked")
 	}
 	// ssh.CertChecker takes a certificate without principals as valid for
 	// every login; like OpenSSH with TrustedUserCAKeys, require the login

@@ -155,6 +155,21 @@ type CAKey struct {
 	TrustedUntil *time.Time
 }
 
+// UserKey is a plain SSH public key registered for logging in to the
+// gateway (`burrow keys add`). It is bound to the token that registered it:
+// a login with the key is a login with that token, so the key stops
+// working when the token is revoked or expires (and is deleted by nobody:
+// `burrow keys remove` it). Subject is the token's, kept for listing.
+type UserKey struct {
+	ID          string
+	TokenID     string
+	Subject     string
+	Name        string
+	PublicKey   string // authorized_keys line, without comment
+	Fingerprint string // ssh.FingerprintSHA256: "SHA256:..."; unique
+	CreatedAt   time.Time
+}
+
 // Policy is the controller-side port policy of a target.
 type Policy struct {
 	Target string
@@ -232,6 +247,27 @@ type Store interface {
 	// ListCAKeys returns every key of kind, retired ones included, oldest
 	// first.
 	ListCAKeys(ctx context.Context, kind string) ([]CAKey, error)
+
+	// CA rotation.
+
+	// RotateCAKey, in one transaction, retires the current key of
+	// next.Kind (RetiredAt = retiredAt, TrustedUntil = trustedUntil) and
+	// inserts next as the new current key. ErrNotFound if the kind has no
+	// current key (create the first with CreateCAKey); ErrConflict if
+	// next.ID exists. next's RetiredAt and TrustedUntil are ignored.
+	RotateCAKey(ctx context.Context, next CAKey, retiredAt, trustedUntil time.Time) error
+
+	// AddUserKey registers k; ErrConflict if the ID or the Fingerprint
+	// exists (a key belongs to one token at a time).
+	AddUserKey(ctx context.Context, k UserKey) error
+	// ListUserKeys returns the keys of subject ("" for every subject),
+	// oldest first.
+	ListUserKeys(ctx context.Context, subject string) ([]UserKey, error)
+	// UserKeyByFingerprint returns the key with that fingerprint;
+	// ErrNotFound if none.
+	UserKeyByFingerprint(ctx context.Context, fingerprint string) (UserKey, error)
+	// DeleteUserKey removes a key; ErrNotFound if no such ID.
+	DeleteUserKey(ctx context.Context, id string) error
 
 	// Ping checks the store is usable (for /readyz).
 	Ping(ctx context.Context) error

@@ -46,6 +46,10 @@ type ServerOptions struct {
 	// whose certificates agents' SSH servers accept; it goes to each agent
 	// in its Welcome and in PushTrust.
 	UserCAKeys func() []string
+	// RevokedKeyIDs, if set, returns the key ids of certificates agents'
+	// SSH servers must refuse although they are valid (revoked tokens); it
+	// goes with UserCAKeys.
+	RevokedKeyIDs func() []string
 	// SignHostKey, if set, certifies an agent's SSH host key (authorized
 	// keys format) for target names; the certificate goes in its Welcome.
 	SignHostKey func(agentID, hostKey string, names []string) (string, error)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/store"
@@ -203,19 +205,26 @@ func (s *Server) trust() *tunnelpb.Trust {
 	if s.opts.UserCAKeys != nil {
 		t.UserCaKeys = s.opts.UserCAKeys()
 	}
+	if s.opts.RevokedKeyIDs != nil {
+		t.RevokedKeyIds = s.opts.RevokedKeyIDs()
+	}
 	return t
 }
 
 // PushTrust sends the current trust to every connected agent (after a CA
-// rotation or a revocation). Agents that are offline get it in their next
+// rotation or a revocation), each with a host certificate freshly signed
+// by the current host CA. Agents that are offline get both in their next
 // Welcome.
 func (s *Server) PushTrust() {
-	in := &tunnelpb.Instruction{Action: &tunnelpb.Instruction_Trust{Trust: s.trust()}}
+	t := s.trust()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ac := range s.agents {
+	agents := slices.Collect(maps.Values(s.agents))
+	s.mu.Unlock()
+	for _, ac := range agents {
+		at := proto.CloneOf(t)
+		at.HostCertificate = s.hostCertificate(ac)
 		select {
-		case ac.send <- in:
+		case ac.send <- &tunnelpb.Instruction{Action: &tunnelpb.Instruction_Trust{Trust: at}}:
 		case <-ac.ctx.Done():
 		default:
 			// A full queue means a stuck stream; the ping deadline drops

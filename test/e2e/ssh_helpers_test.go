@@ -584,9 +584,12 @@ func (m *tmux) resize(cols, rows int) {
 }
 
 // waitDead waits until the pane's command ended and returns its exit
-// status, or the signal that killed it (status -1).
+// status, or the signal that killed it (status -1). tmux sometimes marks a
+// pane dead without ever reporting either (seen on CI with tmux 3.3a);
+// after a few seconds that is returned as status -2, signal "unknown".
 func (m *tmux) waitDead() (status int, signal string) {
 	m.t.Helper()
+	var deadSince time.Time
 	eventually(m.t, screenTimeout, "the pane's command exits", func() error {
 		out := strings.Fields(m.must("display-message", "-p", "-t", tmuxSessionTag, "#{pane_dead} s=#{pane_dead_status} g=#{pane_dead_signal}"))
 		if len(out) < 1 || out[0] != "1" {
@@ -601,6 +604,12 @@ func (m *tmux) waitDead() (status int, signal string) {
 				status, signal = -1, v
 				return nil
 			}
+		}
+		if deadSince.IsZero() {
+			deadSince = time.Now()
+		} else if time.Since(deadSince) > 5*time.Second {
+			status, signal = -2, "unknown"
+			return nil
 		}
 		return fmt.Errorf("neither exit status nor signal yet: %v", out)
 	})

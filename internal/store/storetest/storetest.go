@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteAgent", testDeleteAgent},
 		{"ListAgents", testListAgents},
 		{"AgentHostKey", testAgentHostKey},
+		{"UserKeys", testUserKeys}, {"UserKeyConflict", testUserKeyConflict},
 		{"SessionsStartEnd", testSessionsStartEnd},
 		{"SessionsLimit", testSessionsLimit},
 		{"SessionsLargeBatch", testSessionsLargeBatch},
@@ -64,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CAKeys", testCAKeys},
 		{"CAKeyConflict", testCAKeyConflict},
 		{"CAKeyConcurrentCreate", testCAKeyConcurrentCreate},
+		{"CAKeyRotate", testCAKeyRotate},
+		{"CAKeyRotateRefused", testCAKeyRotateRefused},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Ping", testPing},
 	}

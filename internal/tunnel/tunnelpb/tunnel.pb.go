@@ -723,8 +723,16 @@ func (*Instruction_Trust) isInstruction_Action() {}
 // whose certificates it accepts (authorized_keys format). The agent caches
 // it on disk and keeps using it while the controller is unreachable.
 type Trust struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserCaKeys    []string               `protobuf:"bytes,1,rep,name=user_ca_keys,json=userCaKeys,proto3" json:"user_ca_keys,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	UserCaKeys []string               `protobuf:"bytes,1,rep,name=user_ca_keys,json=userCaKeys,proto3" json:"user_ca_keys,omitempty"`
+	// host_certificate, when set, replaces the agent's host certificate (sent
+	// after a host CA rotation; the Welcome carries the first one).
+	HostCertificate string `protobuf:"bytes,2,opt,name=host_certificate,json=hostCertificate,proto3" json:"host_certificate,omitempty"`
+	// revoked_key_ids are the key ids ("burrow:<subject>:<token id>") of
+	// certificates the agent must refuse although they are signed by a
+	// trusted CA and still valid: those of tokens revoked within the longest
+	// certificate lifetime (12 h) that have not expired.
+	RevokedKeyIds []string `protobuf:"bytes,3,rep,name=revoked_key_ids,json=revokedKeyIds,proto3" json:"revoked_key_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +770,20 @@ func (*Trust) Descriptor() ([]byte, []int) {
 func (x *Trust) GetUserCaKeys() []string {
 	if x != nil {
 		return x.UserCaKeys
+	}
+	return nil
+}
+
+func (x *Trust) GetHostCertificate() string {
+	if x != nil {
+		return x.HostCertificate
+	}
+	return ""
+}
+
+func (x *Trust) GetRevokedKeyIds() []string {
+	if x != nil {
+		return x.RevokedKeyIds
 	}
 	return nil
 }
@@ -1083,10 +1105,12 @@ const file_tunnel_proto_rawDesc = "" +
 	"\fport_forward\x18\x02 \x01(\v2\x1d.burrow.tunnel.v1.PortForwardH\x00R\vportForward\x12,\n" +
 	"\x04ping\x18\x03 \x01(\v2\x16.burrow.tunnel.v1.PingH\x00R\x04ping\x12/\n" +
 	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustH\x00R\x05trustB\b\n" +
-	"\x06action\")\n" +
+	"\x06action\"|\n" +
 	"\x05Trust\x12 \n" +
 	"\fuser_ca_keys\x18\x01 \x03(\tR\n" +
-	"userCaKeys\"\x98\x02\n" +
+	"userCaKeys\x12)\n" +
+	"\x10host_certificate\x18\x02 \x01(\tR\x0fhostCertificate\x12&\n" +
+	"\x0frevoked_key_ids\x18\x03 \x03(\tR\rrevokedKeyIds\"\x98\x02\n" +
 	"\aWelcome\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x03(\tR\baccepted\x12@\n" +

@@ -1,0 +1,26 @@
+package apitype
+
+import "time"
+
+// RotateCARequest asks the controller to rotate one of its SSH CAs.
+type RotateCARequest struct {
+	Kind    string `json:"kind"`              // "user" or "host"
+	Overlap string `json:"overlap,omitempty"` // Go duration the old key stays trusted, e.g. "24h"; default 24h, "0s" for none
+}
+
+// DefaultCAOverlap is how long the previous CA key stays trusted after a
+// rotation when the request names no overlap.
+const DefaultCAOverlap = 24 * time.Hour
+
+// RotatedCA answers a rotation: the new key and what is trusted now.
+type RotatedCA struct {
+	Kind string `json:"kind"`
+	// Key is the new CA public key (authorized_keys line), which signs
+	// from now on.
+	Key       string    `json:"key"`
+	CreatedAt time.Time `json:"created_at"`
+	// PreviousTrustedUntil is when the previous key stops being trusted.
+	PreviousTrustedUntil time.Time `json:"previous_trusted_until"`
+	// Trusted lists the CA keys of that kind trusted now, oldest first.
+	Trusted []string `json:"trusted"`
+}

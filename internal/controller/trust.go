@@ -1,0 +1,104 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/sshca"
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// trustState remembers what agents were last told, so that the periodic
+// refresh pushes only changes, and the last revocation list read, which
+// stands in while the store is unreachable.
+type trustState struct {
+	mu      sync.Mutex
+	pushed  string   // trustKey of the last push
+	revoked []string // last good RevokedKeyIDs result
+}
+
+// revokedKeyIDs lists the certificate key ids agents must refuse: those
+// of user tokens revoked less than sshca.MaxTTL ago (older certificates
+// have expired anyway) and not expired. On a store error it returns the
+// last list it read.
+func (c *Controller) revokedKeyIDs() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ts, err := c.st.ListTokens(ctx)
+	c.trust.mu.Lock()
+	defer c.trust.mu.Unlock()
+	if err != nil {
+		c.log.Warn("list revoked tokens; agents keep the previous list", "err", err)
+		return slices.Clone(c.trust.revoked)
+	}
+	c.trust.revoked = revokedKeyIDs(ts, c.opts.Now())
+	return slices.Clone(c.trust.revoked)
+}
+
+func revokedKeyIDs(ts []store.Token, now time.Time) []string {
+	var ids []string
+	for _, t := range ts {
+		switch {
+		case t.RevokedAt == nil, now.Sub(*t.RevokedAt) >= sshca.MaxTTL:
+		case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
+		default:
+			ids = append(ids, sshca.UserKeyID(t.Subject, t.ID))
+		}
+	}
+	return ids
+}
+
+// trustKey sums up what agents are told: trusted user CA keys, revoked
+// key ids and the host CA keys (whose change means new host certificates).
+func (c *Controller) trustKey() string {
+	return strings.Join(c.ca.UserCAKeys(), ",") + "|" + strings.Join(c.revokedKeyIDs(), ",") + "|" +
+		strings.Join(c.hostCA.TrustedKeys(), ",")
+}
+
+// pushTrust tells every connected agent the trust now, and remembers it.
+func (c *Controller) pushTrust() {
+	k := c.trustKey()
+	c.trust.mu.Lock()
+	c.trust.pushed = k
+	c.trust.mu.Unlock()
+	c.tunnels.PushTrust()
+}
+
+// refreshTrust reloads the CAs from the store (another controller may have
+// rotated them) and pushes the trust if it changed: after a rotation or a
+// revocation elsewhere, or when an overlap or a revocation's bound ran out.
+func (c *Controller) refreshTrust(ctx context.Context) {
+	for _, ca := range []*sshca.Authority{c.ca, c.hostCA} {
+		if _, err := ca.Reload(ctx); err != nil {
+			c.log.Warn("reload SSH CA", "err", err)
+		}
+	}
+	k := c.trustKey()
+	c.trust.mu.Lock()
+	changed := k != c.trust.pushed
+	c.trust.mu.Unlock()
+	if changed {
+		c.pushTrust()
+	}
+}
+
+// watchTrust runs refreshTrust every TrustRefresh until ctx ends.
+func (c *Controller) watchTrust(ctx context.Context) {
+	k := c.trustKey()
+	c.trust.mu.Lock()
+	c.trust.pushed = k
+	c.trust.mu.Unlock()
+	tick := time.NewTicker(c.opts.TrustRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.refreshTrust(ctx)
+		}
+	}
+}

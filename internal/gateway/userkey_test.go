@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// registeredKey returns a signer for a new plain key registered as id by
+// token tokenID.
+func (e *env) registeredKey(id, tokenID string) ssh.Signer {
+	e.t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, err := e.st.Token(e.t.Context(), tokenID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pub := signer.PublicKey()
+	err = e.st.AddUserKey(e.t.Context(), store.UserKey{ID: id, TokenID: tokenID, Subject: tok.Subject, Name: id,
+		PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), Fingerprint: ssh.FingerprintSHA256(pub), CreatedAt: time.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return signer
+}
+
+func (e *env) refused(signer ssh.Signer, want string) {
+	e.t.Helper()
+	c, banner, err := e.connect(signer)
+	if err == nil {
+		c.Close()
+		e.t.Fatal("login succeeded")
+	}
+	if !strings.Contains(banner, want) {
+		e.t.Errorf("banner %q, want it to say %q", banner, want)
+	}
+}
+
+// TestRegisteredKey logs in with a registered plain key as its token, and
+// is refused once the key is removed.
+func TestRegisteredKey(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.registeredKey("k1", "t1")
+	c := e.mustConnect(key)
+	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice (token t1, registered key k1)") {
+		t.Errorf("session output %q, want alice's through key k1", out)
+	}
+	conn, err := c.Dial("tcp", "web-1:80")
+	if err != nil {
+		t.Fatalf("dial through a registered key: %v", err)
+	}
+	conn.Close()
+	waitSession(t, e.st, func(s store.Session) bool {
+		return s.FrontDoor == Door && s.Target == "web-1" && s.Subject == "alice" && s.TokenID == "t1"
+	})
+	if err := e.st.DeleteUserKey(t.Context(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	e.refused(key, unregisteredKey)
+}
+
+// TestRegisteredKeyTokenUnusable: a key dies with the token that
+// registered it, before and after login.
+func TestRegisteredKeyTokenUnusable(t *testing.T) {
+	e := newEnv(t, nil)
+	e.refused(e.registeredKey("kb", "t2"), "the key's token t2 was revoked")
+	e.refused(e.registeredKey("kc", "t3"), "the key's token t3 expired")
+
+	key := e.registeredKey("k1", "t1")
+	c := e.mustConnect(key)
+	if err := e.st.RevokeToken(t.Context(), "t1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Dial("tcp", "web-1:80"); err == nil || !strings.Contains(err.Error(), "the key's token t1 was revoked") {
+		t.Errorf("dial after the key's token was revoked: %v", err)
+	}
+	e.refused(key, "the key's token t1 was revoked")
+}
+
+// TestRegisteredKeyDecides offers an unregistered key and a key of a
+// revoked token before a good registered key: the connection must be the
+// good key's (CVE-2024-45337).
+func TestRegisteredKeyDecides(t *testing.T) {
+	e := newEnv(t, nil)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	stranger, _ := ssh.NewSignerFromKey(priv)
+	revoked := e.registeredKey("kb", "t2")
+	good := e.registeredKey("k1", "t1")
+	c := e.mustConnect(stranger, revoked, good)
+	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice (token t1, registered key k1)") {
+		t.Fatalf("session output %q, want alice's through key k1", out)
+	}
+}

@@ -1,0 +1,158 @@
+package sshca
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// clock is a settable test clock, safe for concurrent use.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(epoch.UnixNano())
+	return c
+}
+func (c *clock) now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) advance(d time.Duration) { c.t.Add(int64(d)) }
+
+func checkSignedBy(t *testing.T, a *Authority, want ssh.PublicKey) {
+	t.Helper()
+	cert, err := a.SignUser(newUserKey(t), UserCertRequest{KeyID: "k", Principals: []string{"root"}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameKey(cert.SignatureKey, want) {
+		t.Errorf("certificate signed by %s, want %s", ssh.FingerprintSHA256(cert.SignatureKey), ssh.FingerprintSHA256(want))
+	}
+}
+
+func TestRotateOverlap(t *testing.T) {
+	st, clk := openStore(t), newClock()
+	a := mustOpen(t, st, clk.now)
+	oldPub, oldLine := a.PublicKey(), a.UserCAKeys()[0]
+	clk.advance(time.Hour)
+	next, err := a.Rotate(t.Context(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Private != nil || next.RetiredAt != nil || !next.CreatedAt.Equal(clk.now()) {
+		t.Errorf("Rotate returned %+v", next)
+	}
+	if sameKey(a.PublicKey(), oldPub) {
+		t.Fatal("the CA key did not change")
+	}
+	checkSignedBy(t, a, a.PublicKey())
+	if got := a.UserCAKeys(); !slices.Equal(got, []string{oldLine, next.Public}) {
+		t.Errorf("during the overlap UserCAKeys = %q, want old and new", got)
+	}
+	clk.advance(24*time.Hour - time.Second)
+	if n := len(a.UserCAKeys()); n != 2 {
+		t.Errorf("a second before the overlap ends %d keys are trusted, want 2", n)
+	}
+	clk.advance(time.Second)
+	if got := a.UserCAKeys(); !slices.Equal(got, []string{next.Public}) {
+		t.Errorf("after the overlap UserCAKeys = %q, want only the new key", got)
+	}
+	keys := userKeys(t, st)
+	if len(keys) != 2 || keys[0].RetiredAt == nil || !keys[0].RetiredAt.Equal(epoch.Add(time.Hour)) {
+		t.Errorf("stored keys = %+v", keys)
+	}
+}
+
+func TestRotateWithoutOverlap(t *testing.T) {
+	a := mustOpen(t, openStore(t), fixedNow)
+	next, err := a.Rotate(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.UserCAKeys(); !slices.Equal(got, []string{next.Public}) {
+		t.Errorf("UserCAKeys = %q, want only the new key", got)
+	}
+	for _, bad := range []time.Duration{-time.Second, MaxOverlap + time.Second} {
+		if _, err := a.Rotate(t.Context(), bad); err == nil {
+			t.Errorf("Rotate(%v) succeeded", bad)
+		}
+	}
+}
+
+// TestReloadConverges: a second controller on the same store sees the
+// first one's rotation when it reloads, and signs with the new key.
+func TestReloadConverges(t *testing.T) {
+	st := openStore(t)
+	a, b := mustOpen(t, st, fixedNow), mustOpen(t, st, fixedNow)
+	if changed, err := b.Reload(t.Context()); err != nil || changed {
+		t.Fatalf("Reload without change = %v, %v", changed, err)
+	}
+	if _, err := a.Rotate(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := b.Reload(t.Context()); err != nil || !changed {
+		t.Fatalf("Reload after rotation = %v, %v", changed, err)
+	}
+	checkSignedBy(t, b, a.PublicKey())
+	if !slices.Equal(a.UserCAKeys(), b.UserCAKeys()) {
+		t.Errorf("trusted keys differ: %q and %q", a.UserCAKeys(), b.UserCAKeys())
+	}
+}
+
+func TestRotateHost(t *testing.T) {
+	st := openStore(t)
+	user := mustOpen(t, st, fixedNow)
+	host, err := OpenHost(t.Context(), st, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userLine := user.UserCAKeys()
+	if _, err := host.Rotate(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(host.TrustedKeys()); n != 2 {
+		t.Errorf("host CA trusts %d keys after rotation, want 2", n)
+	}
+	if _, err := user.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(user.UserCAKeys(), userLine) {
+		t.Error("rotating the host CA changed the user CA")
+	}
+	if keys, _ := st.ListCAKeys(t.Context(), store.CAHost); len(keys) != 2 {
+		t.Errorf("store holds %d host keys", len(keys))
+	}
+}
+
+// TestRotateConcurrentUse signs and reads the trust while rotating (for
+// the race detector).
+func TestRotateConcurrentUse(t *testing.T) {
+	a := mustOpen(t, openStore(t), fixedNow)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := a.SignUser(newUserKey(t), UserCertRequest{Principals: []string{"root"}, TTL: time.Minute}); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = a.UserCAKeys()
+		}
+	})
+	for range 5 {
+		if _, err := a.Rotate(t.Context(), time.Hour); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -1,0 +1,44 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/store"
+)
+
+// testCAKeyRotate: each rotation retires the current key with its overlap
+// and makes the successor current; other kinds are untouched.
+func testCAKeyRotate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u1, host := caKey("u1", store.CAUser, 0), caKey("h1", store.CAHost, 0)
+	must(t, "CreateCAKey u1", s.CreateCAKey(ctx, u1))
+	must(t, "CreateCAKey h1", s.CreateCAKey(ctx, host))
+	u2 := caKey("u2", store.CAUser, time.Hour)
+	u2.RetiredAt = ptr(at(time.Hour)) // ignored: the successor is current
+	must(t, "RotateCAKey u2", s.RotateCAKey(ctx, u2, at(time.Hour), at(25*time.Hour)))
+	u2.RetiredAt = nil
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{retired(u1, time.Hour, 25*time.Hour), u2})
+	u3 := caKey("u3", store.CAUser, 2*time.Hour)
+	must(t, "RotateCAKey u3", s.RotateCAKey(ctx, u3, at(2*time.Hour), at(2*time.Hour)))
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{
+		retired(u1, time.Hour, 25*time.Hour), retired(u2, 2*time.Hour, 2*time.Hour), u3,
+	})
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{host})
+	// The partial unique index still admits one current key.
+	checkErr(t, "CreateCAKey u4", s.CreateCAKey(ctx, caKey("u4", store.CAUser, 3*time.Hour)), store.ErrConflict)
+}
+
+// testCAKeyRotateRefused: a kind without a current key, or a successor
+// whose ID exists, changes nothing.
+func testCAKeyRotateRefused(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	checkErr(t, "RotateCAKey without a current key",
+		s.RotateCAKey(ctx, caKey("u1", store.CAUser, 0), at(0), at(time.Hour)), store.ErrNotFound)
+	checkCAKeys(t, s, store.CAUser, nil)
+	u1 := caKey("u1", store.CAUser, 0)
+	must(t, "CreateCAKey u1", s.CreateCAKey(ctx, u1))
+	checkErr(t, "RotateCAKey to an existing ID",
+		s.RotateCAKey(ctx, caKey("u1", store.CAUser, time.Hour), at(time.Hour), at(2*time.Hour)), store.ErrConflict)
+	checkCAKeys(t, s, store.CAUser, []store.CAKey{u1})
+}
