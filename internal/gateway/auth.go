@@ -1,16 +1,16 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/sshcert"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/dial"
@@ -120,29 +120,14 @@ func validBefore(cert *ssh.Certificate) string {
 
 // trusted reports whether auth is a user CA trusted now.
 func (s *Server) trusted(auth ssh.PublicKey) bool {
-	m := auth.Marshal()
-	for _, line := range s.opts.UserCAKeys() {
-		ca, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
-		if err == nil && bytes.Equal(ca.Marshal(), m) {
-			return true
-		}
-	}
-	return false
+	return sshcert.Signed(auth, sshcert.ParseKeys(s.opts.UserCAKeys()))
 }
 
 // checkValidity refuses a certificate outside its validity window with a
 // message that says which end was missed.
 func (s *Server) checkValidity(cert *ssh.Certificate) error {
-	infinite := cert.ValidBefore == ssh.CertTimeInfinity
-	if cert.ValidAfter > math.MaxInt64 || !infinite && cert.ValidBefore > math.MaxInt64 {
-		return refuse("burrow: the certificate's validity window is malformed; get a new one")
-	}
-	now := s.opts.Now()
-	if after := time.Unix(int64(cert.ValidAfter), 0); now.Before(after) {
-		return refuse(fmt.Sprintf("burrow: the certificate is not valid before %s (check this machine's clock)", after.UTC().Format(time.RFC3339)))
-	}
-	if before := time.Unix(int64(cert.ValidBefore), 0); !infinite && !now.Before(before) {
-		return refuse(fmt.Sprintf("burrow: the certificate expired at %s; get a new one", before.UTC().Format(time.RFC3339)))
+	if err := sshcert.CheckValidity(cert, s.opts.Now()); err != nil {
+		return refuse("burrow: " + err.Error())
 	}
 	return nil
 }

@@ -9,13 +9,11 @@
 package sshd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -26,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/sshcert"
 )
 
 // Options configure a Server.
@@ -201,29 +201,13 @@ func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 // checkValidity refuses a certificate outside its validity window with a
 // message that says which end was missed.
 func (s *Server) checkValidity(cert *ssh.Certificate) error {
-	infinite := cert.ValidBefore == ssh.CertTimeInfinity
-	if cert.ValidAfter > math.MaxInt64 || !infinite && cert.ValidBefore > math.MaxInt64 {
-		return refuse("burrow: the certificate's validity window is malformed; get a new one")
-	}
-	now := s.opts.Now()
-	if after := time.Unix(int64(cert.ValidAfter), 0); now.Before(after) {
-		return refuse(fmt.Sprintf("burrow: the certificate is not valid before %s (check this machine's clock)", after.UTC().Format(time.RFC3339)))
-	}
-	if before := time.Unix(int64(cert.ValidBefore), 0); !infinite && !now.Before(before) {
-		return refuse(fmt.Sprintf("burrow: the certificate expired at %s; get a new one", before.UTC().Format(time.RFC3339)))
+	if err := sshcert.CheckValidity(cert, s.opts.Now()); err != nil {
+		return refuse("burrow: " + err.Error())
 	}
 	return nil
 }
 
-func (s *Server) trusted(auth ssh.PublicKey) bool {
-	m := auth.Marshal()
-	for _, ca := range s.opts.Trust() {
-		if bytes.Equal(ca.Marshal(), m) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Server) trusted(auth ssh.PublicKey) bool { return sshcert.Signed(auth, s.opts.Trust()) }
 
 func hasPrincipal(cert *ssh.Certificate, login string) bool {
 	for _, p := range cert.ValidPrincipals {

@@ -1,0 +1,52 @@
+// Package sshcert holds the checks of OpenSSH user certificates that both
+// SSH servers of burrow make, the agent's (internal/sshd) and the
+// gateway's (internal/gateway), with the messages users see.
+package sshcert
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// CheckValidity refuses a certificate outside its validity window at now,
+// saying which end was missed.
+func CheckValidity(cert *ssh.Certificate, now time.Time) error {
+	infinite := cert.ValidBefore == ssh.CertTimeInfinity
+	if cert.ValidAfter > math.MaxInt64 || !infinite && cert.ValidBefore > math.MaxInt64 {
+		return errors.New("the certificate's validity window is malformed; get a new one")
+	}
+	if after := time.Unix(int64(cert.ValidAfter), 0); now.Before(after) {
+		return fmt.Errorf("the certificate is not valid before %s (check this machine's clock)", after.UTC().Format(time.RFC3339))
+	}
+	if before := time.Unix(int64(cert.ValidBefore), 0); !infinite && !now.Before(before) {
+		return fmt.Errorf("the certificate expired at %s; get a new one", before.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Signed reports whether auth, a certificate's signature key, is one of cas.
+func Signed(auth ssh.PublicKey, cas []ssh.PublicKey) bool {
+	m := auth.Marshal()
+	for _, ca := range cas {
+		if bytes.Equal(ca.Marshal(), m) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseKeys parses authorized_keys lines, skipping unreadable ones.
+func ParseKeys(lines []string) []ssh.PublicKey {
+	var keys []ssh.PublicKey
+	for _, line := range lines {
+		if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line)); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}

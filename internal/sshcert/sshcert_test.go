@@ -1,0 +1,49 @@
+package sshcert
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestCheckValidity(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) uint64 { return uint64(now.Add(d).Unix()) }
+	for _, c := range []struct {
+		name          string
+		after, before uint64
+		want          string
+	}{
+		{"valid", at(-time.Minute), at(time.Minute), ""},
+		{"forever", 0, ssh.CertTimeInfinity, ""},
+		{"expired", at(-time.Hour), at(-time.Second), "expired at"},
+		{"ends now", at(-time.Hour), at(0), "expired at"},
+		{"not yet", at(time.Minute), at(time.Hour), "not valid before"},
+		{"malformed", math.MaxUint64 - 1, ssh.CertTimeInfinity, "malformed"},
+	} {
+		err := CheckValidity(&ssh.Certificate{ValidAfter: c.after, ValidBefore: c.before}, now)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestSigned(t *testing.T) {
+	var keys []ssh.PublicKey
+	var lines []string
+	for range 2 {
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		k, _ := ssh.NewPublicKey(pub)
+		keys = append(keys, k)
+		lines = append(lines, string(ssh.MarshalAuthorizedKey(k)))
+	}
+	parsed := ParseKeys(append(lines[:1], "garbage"))
+	if len(parsed) != 1 || !Signed(keys[0], parsed) || Signed(keys[1], parsed) {
+		t.Fatalf("ParseKeys/Signed: %d keys parsed", len(parsed))
+	}
+}
