@@ -25,11 +25,15 @@ to OUT/bench-results.md):
            throwaway sshd, and burrow (burrow dev + burrow port-forward);
   ssh:     OpenSSH to that sshd vs OpenSSH through burrow (burrow ssh-config)
            vs burrow ssh / burrow cp: `ssh TARGET true` time, 1 GiB scp up
-           and down, keystroke echo latency.
+           and down, keystroke echo latency;
+  gateway: OpenSSH to that sshd vs `ssh -J` / `scp -J` through burrow's SSH
+           gateway on the main port and on the plain --ssh-listen port:
+           `ssh TARGET true` time, 1 GiB scp up and down, and the one-port
+           sniffer's cost (main port / plain port).
 
 Options:
   --out DIR          results directory (default: a new /tmp/burrow-bench.XXXXXX)
-  --sections LIST    comma list of: forward,ssh (default: both)
+  --sections LIST    comma list of: forward,ssh,gateway (default: all three)
   --paths LIST       forward columns, comma list of:
                      direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway
                      (default: all five)
@@ -61,7 +65,7 @@ EOF
 
 # ------------------------------------------------------------------ options
 OUT=""
-SECTIONS="forward,ssh"
+SECTIONS="forward,ssh,gateway"
 PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway"
 BURROW_BIN=""
 QUICK=0
@@ -124,7 +128,7 @@ for v in DURATION STREAMS RTT_N CONNS_N CONNS_C SSH_RUNS XFER_MIB XFER_RUNS ECHO
 done
 section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 for p in ${SECTIONS//,/ }; do
-	case "$p" in forward | ssh) ;;
+	case "$p" in forward | ssh | gateway) ;;
 	*) echo "bench.sh: unknown section '$p' in --sections" >&2; exit 2 ;;
 	esac
 done
@@ -317,6 +321,8 @@ ensure_sshd() {
 BURROW_VERSION="n/a"
 BURROW_ERR=""
 DEV_TARGET=bench
+DEV_EXTRA=() # more arguments of `burrow dev`
+DEV_PORT=""  # its main port, set by start_burrow_dev
 
 # ensure_burrow_bin: build cmd/burrow once unless --burrow was given.
 # On failure BURROW_ERR says why.
@@ -345,7 +351,8 @@ start_burrow_dev() {
 	cport=$(freeport)
 	mkdir -p "$WORK/burrow-data-$name"
 	start "burrow-dev-$name" "$BURROW_BIN" dev --log-level warn --data-dir "$WORK/burrow-data-$name" \
-		--listen "127.0.0.1:$cport" --name "$DEV_TARGET"
+		--listen "127.0.0.1:$cport" --name "$DEV_TARGET" "${DEV_EXTRA[@]}"
+	DEV_PORT=$cport
 	DEV_PID=$LAST_PID
 	if ! wait_listen "$DEV_PID" "$cport" 30; then
 		BURROW_ERR="failed: burrow dev never listened on 127.0.0.1:$cport: $(tail -n3 "$WORK/burrow-dev-$name.log" | tr '\n' ' ' | head -c 300)"
@@ -729,11 +736,121 @@ ssh_section() {
 	} >"$SD/meta.txt"
 }
 
+# ------------------------------------------------------------------ gateway section
+# Three columns under $RES/gateway (see cmd/burrow-bench/report_gateway.go):
+#   direct     OpenSSH client -> the throwaway sshd
+#   gw-main    ssh -J / scp -J through the gateway on burrow dev's main port
+#              (SSH told from TLS by its first bytes) -> agent's SSH server
+#   gw-plain   the same through the plain SSH port (--ssh-listen)
+GD="$RES/gateway"
+GW_COLS=(direct gw-main gw-plain)
+
+# gw_setup: sshd, burrow dev --ssh-listen, a certificate and an OpenSSH
+# config naming both gateway ports. Returns 1 if nothing can be measured.
+gw_setup() {
+	local c gwport keys="$WORK/gw-keys"
+	ssh_col direct "OpenSSH → local sshd"
+	ssh_col gw-main "ssh -J gateway, main port"
+	ssh_col gw-plain "ssh -J gateway, plain SSH port"
+	if ! ensure_sshd; then
+		for c in "${GW_COLS[@]}"; do ssh_status "$c" "failed: the throwaway sshd did not start (see $WORK/sshd.log)"; done
+		return 1
+	fi
+	write_direct_config
+	SSH_CFG[direct]="$WORK/ssh_config_direct"
+	SSH_HOST[direct]=direct
+	ssh_status direct ok
+	gwport=$(freeport)
+	DEV_EXTRA=(--ssh-listen "127.0.0.1:$gwport")
+	if ! start_burrow_dev gateway; then
+		DEV_EXTRA=()
+		for c in gw-main gw-plain; do ssh_status "$c" "$BURROW_ERR"; done
+		return 0
+	fi
+	DEV_EXTRA=()
+	if ! timeout 30 env SSH_AUTH_SOCK= "$BURROW_BIN" cert issue --ttl 2h --out "$keys" >"$WORK/cert-issue.log" 2>&1; then
+		for c in gw-main gw-plain; do ssh_status "$c" "failed: \`burrow cert issue --out\`: $(tr '\n' ' ' <"$WORK/cert-issue.log" | head -c 300)"; done
+		return 0
+	fi
+	# Host keys are not what is measured: the gateway's and the target's
+	# are accepted unchecked.
+	cat >"$WORK/ssh_config_gateway" <<EOF
+Host gw-main
+    HostName 127.0.0.1
+    Port $DEV_PORT
+    User jump
+Host gw-plain
+    HostName 127.0.0.1
+    Port $gwport
+    User jump
+Host *
+    IdentityFile $keys/id_ed25519
+    CertificateFile $keys/id_ed25519-cert.pub
+    IdentitiesOnly yes
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+EOF
+	for c in gw-main gw-plain; do
+		SSH_CFG[$c]="$WORK/ssh_config_gateway"
+		SSH_HOST[$c]="$SSH_USER@$TARGET"
+		ssh_status "$c" ok
+	done
+	log "gateway: main port 127.0.0.1:$DEV_PORT, plain SSH port 127.0.0.1:$gwport, target $TARGET"
+}
+
+# gcmd COL PROG: OCMD for COL, with -J through COL's gateway port.
+gcmd() {
+	ocmd "$1" "$2"
+	[[ $1 == direct ]] || OCMD+=(-J "$1")
+}
+
+# gw_xfer_round ROUND: every transfer of the gateway section once.
+gw_xfer_round() {
+	local r=$1 x=$XFER_DIR c
+	for c in "${GW_COLS[@]}"; do
+		ssh_ok "$c" || continue
+		gcmd "$c" scp
+		xfer "$c" up "$r" "$x/up.bin" "${OCMD[@]}" "$XFER_SRC" "${SSH_HOST[$c]}:$x/up.bin"
+	done
+	for c in "${GW_COLS[@]}"; do
+		ssh_ok "$c" || continue
+		gcmd "$c" scp
+		xfer "$c" down "$r" "$x/down.bin" "${OCMD[@]}" "${SSH_HOST[$c]}:$XFER_SRC" "$x/down.bin"
+	done
+}
+
+gateway_section() {
+	local c r
+	SD=$GD # queue, measure_queued, xfer and the column helpers write under $SD
+	mkdir -p "$SD"
+	gw_setup || return 0
+	for c in "${GW_COLS[@]}"; do
+		ssh_ok "$c" || continue
+		gcmd "$c" ssh
+		queue "$c/true" "${OCMD[@]}" "${SSH_HOST[$c]}" true
+	done
+	measure_queued true 1200 cmdtime -n "$SSH_RUNS" -warmup 2 -timeout 30s
+	if make_xfer_file; then
+		for ((r = 1; r <= XFER_RUNS; r++)); do gw_xfer_round "$r"; done
+		rm -rf "$XFER_DIR"
+	else
+		for c in "${GW_COLS[@]}"; do note "$SD/$c" "transfers skipped: not enough space in $WORK"; done
+	fi
+	[[ -z ${DEV_PID:-} ]] || stop_tree "$DEV_PID"
+	{
+		echo "target: \`burrow dev --name $DEV_TARGET --ssh-listen ADDR\` (the agent's built-in SSH server behind the controller's SSH gateway) and a throwaway sshd (internal-sftp) on 127.0.0.1:$SSH_PORT; both log in as $SSH_USER"
+		echo "\`ssh TARGET true\`: $SSH_RUNS runs per column after 2 warm-up runs; the columns take turns"
+		echo "transfer size: $XFER_HUMAN"
+		echo "transfers: scp (SFTP protocol), with -J through the gateway; best of $XFER_RUNS round(s), the columns taking turns"
+	} >"$SD/meta.txt"
+}
+
 # ------------------------------------------------------------------ run
 XFER_BYTES=$((XFER_MIB * 1024 * 1024))
 if ((XFER_MIB % 1024 == 0)); then XFER_HUMAN="$((XFER_MIB / 1024)) GiB"; else XFER_HUMAN="$XFER_MIB MiB"; fi
 if section forward; then forward_section; fi
 if section ssh; then ssh_section; fi
+if section gateway; then gateway_section; fi
 [[ -z $SSHD_PID ]] || stop_tree "$SSHD_PID"
 
 # ------------------------------------------------------------------ report

@@ -248,6 +248,7 @@ func runReport(args []string) error {
 		writeForwardReport(&b, *dir, strings.Split(*paths, ","), *base, *subject)
 	}
 	writeSSHReport(&b, *dir)
+	writeGatewayReport(&b, *dir)
 
 	md := b.String()
 	fmt.Print(md)

@@ -80,6 +80,9 @@ func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	if err := s.checkValidity(cert); err != nil {
 		return nil, err
 	}
+	if err := sshcert.CheckSourceAddress(cert, meta.RemoteAddr()); err != nil {
+		return nil, refuse("burrow: " + err.Error())
+	}
 	// The login name given to the gateway is informational: check the
 	// certificate as if it named one of its own principals.
 	checker := ssh.CertChecker{Clock: s.opts.Now, IsUserAuthority: s.trusted}

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -49,4 +52,31 @@ func ParseKeys(lines []string) []ssh.PublicKey {
 		}
 	}
 	return keys
+}
+
+// CheckSourceAddress enforces a certificate's source-address critical
+// option (a comma-separated list of addresses and CIDR prefixes) against
+// the client's address, with a message saying what was expected. x/crypto
+// checks it too, but refuses without a reason the user can see.
+func CheckSourceAddress(cert *ssh.Certificate, remote net.Addr) error {
+	list, ok := cert.CriticalOptions["source-address"]
+	if !ok {
+		return nil
+	}
+	tcp, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("the certificate may only be used from %s, and this connection's address is unknown", list)
+	}
+	ip, _ := netip.AddrFromSlice(tcp.IP)
+	ip = ip.Unmap()
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
+			return nil
+		}
+		if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == ip {
+			return nil
+		}
+	}
+	return fmt.Errorf("the certificate may only be used from %s, not from %s", list, ip)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +46,21 @@ func TestSigned(t *testing.T) {
 	parsed := ParseKeys(append(lines[:1], "garbage"))
 	if len(parsed) != 1 || !Signed(keys[0], parsed) || Signed(keys[1], parsed) {
 		t.Fatalf("ParseKeys/Signed: %d keys parsed", len(parsed))
+	}
+}
+
+func TestCheckSourceAddress(t *testing.T) {
+	cert := &ssh.Certificate{Permissions: ssh.Permissions{CriticalOptions: map[string]string{"source-address": "10.0.0.0/8, 192.0.2.7"}}}
+	for addr, ok := range map[string]bool{"10.1.2.3": true, "192.0.2.7": true, "192.0.2.8": false, "::ffff:10.0.0.1": true, "2001:db8::1": false} {
+		err := CheckSourceAddress(cert, &net.TCPAddr{IP: net.ParseIP(addr), Port: 22})
+		if (err == nil) != ok {
+			t.Errorf("%s: %v, want allowed=%v", addr, err, ok)
+		}
+	}
+	if CheckSourceAddress(cert, &net.UnixAddr{Name: "x"}) == nil {
+		t.Error("a non-IP address passed")
+	}
+	if CheckSourceAddress(&ssh.Certificate{}, &net.UnixAddr{Name: "x"}) != nil {
+		t.Error("a certificate without the option was refused")
 	}
 }

@@ -42,9 +42,10 @@ var slowKinds = []slowKind{
 		minLife: muxHandshake - closeMargin, maxLife: muxHandshake + closeMargin},
 	// Four bytes that are neither TLS nor SSH: closed once they are in.
 	{name: "junk-drip", drip: []byte("SSH_junk-at-one-byte-a-second"), maxLife: 4*time.Second + closeMargin},
-	// An SSH version line that never ends: the gateway's own login
-	// timeout applies.
-	{name: "ssh-drip", drip: []byte("SSH-2.0-slowloris-" + strings.Repeat("x", 64)), maxLife: gatewayHandshake + closeMargin},
+	// An SSH version line that never ends: once its first four bytes are
+	// in, the gateway's own login timeout applies.
+	{name: "ssh-drip", drip: []byte("SSH-2.0-slowloris-" + strings.Repeat("x", 64)),
+		minLife: gatewayHandshake, maxLife: 4*time.Second + gatewayHandshake + closeMargin},
 }
 
 // loadCounts counts what each kind of client got done.

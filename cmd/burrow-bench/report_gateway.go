@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The gateway section of the results directory written by scripts/bench.sh
+// has the layout of the SSH section (report_ssh.go) under DIR/gateway, with
+// the columns below: OpenSSH to the local sshd, and ssh -J / scp -J through
+// burrow's SSH gateway on the main port and on the plain SSH port.
+var gatewayColumns = []string{"direct", "gw-main", "gw-plain"}
+
+func gatewayMetrics(size string) []sshMetric {
+	return []sshMetric{
+		{"`ssh -J GW TARGET true` p50 (ms)", "%.1f", cmdVal(pickExec, p50ms), 1.5, true},
+		{"`ssh -J GW TARGET true` p90 (ms)", "%.1f", cmdVal(pickExec, p90ms), 1.5, true},
+		{"scp upload " + size + " (MB/s)", "%.0f", cmdVal(pickUp, mbps), 0.8, false},
+		{"scp download " + size + " (MB/s)", "%.0f", cmdVal(pickDown, mbps), 0.8, false},
+	}
+}
+
+// writeGatewayReport appends the gateway section for DIR/gateway, if it
+// was run: the table, the ratios to the local sshd, and the sniffer's cost
+// (main port over plain port).
+func writeGatewayReport(b *strings.Builder, dir string) {
+	gd := filepath.Join(dir, "gateway")
+	if _, err := os.Stat(gd); err != nil {
+		return
+	}
+	var cols []*sshCol
+	for _, id := range gatewayColumns {
+		cols = append(cols, loadSSHCol(gd, id))
+	}
+	size := "1 GiB"
+	if !strings.HasSuffix(b.String(), "\n\n") {
+		b.WriteString("\n")
+	}
+	b.WriteString("## SSH gateway: `ssh -J` through burrow vs OpenSSH to a local sshd\n\n")
+	meta, _ := os.ReadFile(filepath.Join(gd, "meta.txt"))
+	for _, l := range strings.Split(strings.TrimSpace(string(meta)), "\n") {
+		if k, v, ok := strings.Cut(l, ": "); ok && k == "transfer size" {
+			size = v
+		}
+		if l = strings.TrimSpace(l); l != "" {
+			fmt.Fprintf(b, "- %s\n", l)
+		}
+	}
+	ms := gatewayMetrics(size)
+	writeMetricTable(b, cols, ms)
+	writeSSHRatios(b, cols, ms)
+	writeSnifferCost(b, cols[1], cols[2], ms)
+	writeGatewayNotes(b, cols)
+}
+
+func writeMetricTable(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
+	b.WriteString("\n| metric |")
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s |", c.label)
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, m := range ms {
+		fmt.Fprintf(b, "| %s |", m.name)
+		for _, c := range cols {
+			v, ok := m.val(c)
+			s := na
+			if ok && c.status == "ok" {
+				s = fmt.Sprintf(m.format, v)
+			}
+			fmt.Fprintf(b, " %s |", s)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// writeSnifferCost divides the main port's results by the plain port's:
+// the one-port sniffer should cost nothing measurable (1.0× within noise).
+func writeSnifferCost(b *strings.Builder, main, plain *sshCol, ms []sshMetric) {
+	fmt.Fprintf(b, "\n### The one-port sniffer: %s / %s\n\n| ratio | main / plain |\n|---|---:|\n", main.label, plain.label)
+	for _, m := range ms {
+		v, okV := m.val(main)
+		p, okP := m.val(plain)
+		ok := okV && okP && main.status == "ok" && plain.status == "ok"
+		fmt.Fprintf(b, "| %s | %s |\n", m.name, ratio(v, p, ok, ok))
+	}
+}
+
+func writeGatewayNotes(b *strings.Builder, cols []*sshCol) {
+	b.WriteString("\nTimes are the wall clock of the whole client command, from fork to exit, with the jump connection (a second ssh process) included. ")
+	b.WriteString("A transfer is one scp of a pseudo-random file whose SHA-256 is checked after each copy; MB is 10^6 bytes. ")
+	b.WriteString("Through the gateway, scp's SSH session ends at the agent's built-in server (x/crypto/ssh), so the columns compare servers as well as paths.\n")
+	var notes []string
+	for _, c := range cols {
+		if c.status != "ok" {
+			notes = append(notes, fmt.Sprintf("%s: %s", c.label, c.status))
+		}
+		for _, n := range c.notes {
+			notes = append(notes, fmt.Sprintf("%s: %s", c.label, n))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n**Notes (gateway)**\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(b, "- %s\n", n)
+		}
+	}
+}
