@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -159,7 +160,7 @@ func (a *Agent) forward(ctx context.Context, pf *tunnelpb.PortForward) {
 		log.Warn("session not opened", "err", errors.Join(dialErr, err))
 		return
 	}
-	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("agent"), tunnel.Addr("controller session "+pf.GetSession()), nil)
+	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("agent"), clientAddr(pf), nil)
 	if builtinSSH {
 		a.sshd.ServeConn(context.WithValue(ctx, sessionKey{}, pf.GetSession()), conn)
 		log.Debug("ssh session ended")
@@ -220,4 +221,13 @@ func endStream(stream tunnelpb.Controller_TunnelClient, cancel context.CancelFun
 			return
 		}
 	}
+}
+
+// clientAddr is the session's remote address: the user's, as the
+// controller saw it, when it sent one.
+func clientAddr(pf *tunnelpb.PortForward) net.Addr {
+	if ap, err := netip.ParseAddrPort(pf.GetClientAddr()); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return tunnel.Addr("controller session " + pf.GetSession())
 }

@@ -42,7 +42,11 @@ func (a *API) portForward(w http.ResponseWriter, r *http.Request, p dial.Princip
 		writeError(w, apitype.Errorf(apitype.CodeInvalid, "query parameter port=%q is not a number", r.URL.Query().Get("port")))
 		return
 	}
-	conn, err := a.opts.Dialer.Dial(r.Context(), p, r.PathValue("name"), port, door)
+	ctx := r.Context()
+	if addr, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		ctx = dial.WithClientAddr(ctx, addr)
+	}
+	conn, err := a.opts.Dialer.Dial(ctx, p, r.PathValue("name"), port, door)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
@@ -42,6 +43,9 @@ func (g *Gateway) Forward(stream tunnelpb.Gateway_ForwardServer) error {
 	p, target, port, err := g.request(ctx)
 	if err != nil {
 		return grpcError(err)
+	}
+	if pr, ok := peer.FromContext(ctx); ok {
+		ctx = dial.WithClientAddr(ctx, pr.Addr)
 	}
 	conn, err := g.api.opts.Dialer.Dial(ctx, p, target, port, DoorGateway)
 	if err != nil {

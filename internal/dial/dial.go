@@ -292,3 +292,20 @@ func (c *Conn) Close() error {
 	c.d.log.Info("session closed", "session_id", c.s.ID, "target", c.s.Target, "bytes_up", c.s.BytesUp, "bytes_down", c.s.BytesDown)
 	return err
 }
+
+type clientAddrKey struct{}
+
+// WithClientAddr records the user's network address (as a front door
+// saw it) in ctx, for the back end to pass on with the session.
+func WithClientAddr(ctx context.Context, addr net.Addr) context.Context {
+	if addr == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, clientAddrKey{}, addr.String())
+}
+
+// ClientAddr is the address WithClientAddr recorded, or "".
+func ClientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/dial"
 	"github.com/burrow-dev/burrow/internal/relay"
 )
 
@@ -58,6 +59,7 @@ func (c *conn) dial(host string, port uint32) (net.Conn, error) {
 	if port > 65535 {
 		return nil, apitype.Errorf(apitype.CodeInvalid, "port %d is not a TCP port (1-65535)", port)
 	}
+	ctx = dial.WithClientAddr(ctx, c.sc.RemoteAddr())
 	return c.s.opts.Dialer.Dial(ctx, p, strings.TrimSuffix(host, ".burrow"), int(port), Door)
 }
 

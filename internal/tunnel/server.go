@@ -273,7 +273,7 @@ func (s *Server) DialTarget(ctx context.Context, session, target string, port in
 	stop := context.AfterFunc(ac.ctx, cancel) // the agent went away
 	defer stop()
 	instr := &tunnelpb.Instruction{Action: &tunnelpb.Instruction_PortForward{
-		PortForward: &tunnelpb.PortForward{Session: session, Target: target, Port: uint32(port)},
+		PortForward: &tunnelpb.PortForward{Session: session, Target: target, Port: uint32(port), ClientAddr: dial.ClientAddr(ctx)},
 	}}
 	select {
 	case ac.send <- instr:

@@ -230,6 +230,20 @@ func (s *gatewaySuite) testGatewaySourceAddress(t *testing.T) {
 	if !strings.Contains(r.stderr, "may only be used from 10.99.0.0/16") {
 		t.Errorf("stderr does not say where the certificate may be used from: %v", r)
 	}
+
+	// A certificate for user's own address works through the gateway and
+	// at the agent, which learns the user's address from the controller,
+	// and the login sees it in SSH_CONNECTION.
+	dir = filepath.Join(t.TempDir(), "keys")
+	if r := run(s.c.topo.user, withEnv(s.env, "SSH_AUTH_SOCK="), nil, burrowBin,
+		"cert", "issue", "--ttl", "10m", "--source-address", userAddr+"/32", "--out", dir); r.err != nil {
+		t.Fatalf("%v", r)
+	}
+	key = filepath.Join(dir, "id_ed25519")
+	r = s.ssh(s.keyConfig(t, key, key+"-cert.pub"), "-J", s.jump, "root@"+targetName, "echo $SSH_CONNECTION")
+	if r.err != nil || !strings.HasPrefix(r.stdout, userAddr+" ") {
+		t.Errorf("a certificate for %s/32 used from there: want accepted and SSH_CONNECTION from it, got %v", userAddr, r)
+	}
 }
 
 // testRateLimit: 20 failed logins from rateLimitAddr, then that address

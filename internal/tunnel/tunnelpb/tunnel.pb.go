@@ -871,10 +871,14 @@ func (x *Welcome) GetHostCertificate() string {
 // PortForward asks the agent to connect to port on one of its own declared
 // targets and to open a Tunnel stream for session.
 type PortForward struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	Port          uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Target  string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Port    uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	// client_addr is the user's address as the controller saw it
+	// ("ip:port"): the agent reports it as the session's remote address, so
+	// an SSH certificate's source-address and SSH_CONNECTION see the user.
+	ClientAddr    string `protobuf:"bytes,4,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -928,6 +932,13 @@ func (x *PortForward) GetPort() uint32 {
 		return x.Port
 	}
 	return 0
+}
+
+func (x *PortForward) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
 }
 
 type Ping struct {
@@ -1119,11 +1130,13 @@ const file_tunnel_proto_rawDesc = "" +
 	"\x10host_certificate\x18\x05 \x01(\tR\x0fhostCertificate\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"S\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"t\n" +
 	"\vPortForward\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x12\n" +
-	"\x04port\x18\x03 \x01(\rR\x04port\"\x18\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1f\n" +
+	"\vclient_addr\x18\x04 \x01(\tR\n" +
+	"clientAddr\"\x18\n" +
 	"\x04Ping\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"d\n" +
 	"\x05Frame\x12\x12\n" +
