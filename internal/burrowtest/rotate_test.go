@@ -135,3 +135,43 @@ func TestRevokedTokenCertificate(t *testing.T) {
 		t.Error("after a controller restart a certificate of the revoked token logs in")
 	}
 }
+
+// TestHostCARotation: after a host CA rotation the agent's SSH server
+// offers a host certificate from the new host CA at once (pushed with the
+// trust), so a client trusting only the new CA connects without the agent
+// reconnecting.
+func TestHostCARotation(t *testing.T) {
+	s := burrowtest.Start(t)
+	admin := s.Client(s.AdminToken)
+	login := burrowtest.AdminLogins()[0]
+	s.StartAgent("web-1", nil)
+	user := certSigner(t, admin.SignSSHCertificate, login)
+
+	rotated, err := admin.RotateCA(ctxShort(t), apitype.RotateCARequest{Kind: "host", Overlap: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rotated.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := &ssh.CertChecker{IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
+		return string(auth.Marshal()) == string(newCA.Marshal())
+	}}
+	eventually(t, func() error {
+		conn, err := admin.DialPortForward(ctxShort(t), "web-1", 22)
+		if err != nil {
+			return err
+		}
+		sc, chans, reqs, err := ssh.NewClientConn(conn, "web-1:22", &ssh.ClientConfig{
+			User: login, Auth: []ssh.AuthMethod{ssh.PublicKeys(user)},
+			HostKeyCallback: checker.CheckHostKey, HostKeyAlgorithms: []string{ssh.CertAlgoED25519v01},
+		})
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		ssh.NewClient(sc, chans, reqs).Close()
+		return nil
+	})
+}
