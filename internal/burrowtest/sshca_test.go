@@ -102,28 +102,7 @@ func TestSSHSessionEvents(t *testing.T) {
 	s.StartAgent("web-1", nil) // returns once welcomed
 	login := burrowtest.AdminLogins()[0]
 
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := admin.SignSSHCertificate(ctxShort(t), apitype.SSHCertificateRequest{
-		PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), Principals: []string{login},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certSigner, err := ssh.NewCertSigner(pub.(*ssh.Certificate), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certSigner := certSigner(t, admin.SignSSHCertificate, login)
 	conn, err := admin.DialPortForward(ctxShort(t), "web-1", 22)
 	if err != nil {
 		t.Fatal(err)
@@ -183,19 +162,7 @@ func TestSSHHostCertificate(t *testing.T) {
 	hostCA := s.Controller().HostCA().PublicKey()
 	login := burrowtest.AdminLogins()[0]
 
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := ssh.NewSignerFromKey(priv)
-	resp, err := admin.SignSSHCertificate(ctxShort(t), apitype.SSHCertificateRequest{
-		PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), Principals: []string{login},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
-	certSigner, _ := ssh.NewCertSigner(pub.(*ssh.Certificate), signer)
+	certSigner := certSigner(t, admin.SignSSHCertificate, login)
 	for _, name := range []string{"web-1", "web-1.burrow"} {
 		checker := &ssh.CertChecker{IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
 			return bytes.Equal(auth.Marshal(), hostCA.Marshal())
