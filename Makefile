@@ -22,6 +22,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPortForwardRequest -fuzztime $(FUZZTIME) ./internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzSSHCertificateRequest -fuzztime $(FUZZTIME) ./internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzValidName -fuzztime $(FUZZTIME) ./internal/tunnel/
+	$(GO) test -run '^$$' -fuzz FuzzFrameCodec -fuzztime $(FUZZTIME) ./internal/tunnel/
 	$(GO) test -run '^$$' -fuzz FuzzParseModes -fuzztime $(FUZZTIME) ./internal/sshd/
 	$(GO) test -run '^$$' -fuzz FuzzSessionRequest -fuzztime $(FUZZTIME) ./internal/sshd/
 	$(GO) test -run '^$$' -fuzz FuzzGlobalRequest -fuzztime $(FUZZTIME) ./internal/sshd/

@@ -306,6 +306,7 @@ func (c *Controller) wire() {
 		grpc.InitialConnWindowSize(tunnel.ConnWindow),
 		grpc.ReadBufferSize(tunnel.IOBuffer),
 		grpc.WriteBufferSize(tunnel.IOBuffer),
+		grpc.ForceServerCodecV2(tunnel.Codec),
 		// Stop waits for handlers, so agents' last-seen times are written
 		// before the store closes.
 		grpc.WaitForHandlers(true),

@@ -14,17 +14,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
+	"google.golang.org/grpc/mem"
 )
 
 // MaxFrame is the largest payload put in one Frame. Larger writes are split.
 const MaxFrame = 64 << 10
 
-// FrameStream is the part of a gRPC Tunnel stream (client or server side)
-// that Conn needs.
+// FrameStream is the part of a gRPC Tunnel or Forward stream (client or
+// server side) that Conn needs. Both ends must use Codec: Conn sends and
+// receives its own frame type, which only Codec encodes.
 type FrameStream interface {
-	Send(*tunnelpb.Frame) error
-	Recv() (*tunnelpb.Frame, error)
+	SendMsg(m any) error
+	RecvMsg(m any) error
 	Context() context.Context
 }
 
@@ -43,13 +44,14 @@ type Conn struct {
 	agentID string
 
 	frames chan recvResult // from the reader goroutine
-	buf    []byte          // unread part of the current frame
+	buf    mem.BufferSlice // unread part of the current frame
 	rerr   error           // sticky read error
 
 	readMu   sync.Mutex
 	readDL   deadline
 	writeMu  sync.Mutex
 	writeDL  deadline
+	out      frame // reused by Write; the codec copies it during SendMsg
 	wclosed  bool
 	closeOne sync.Once
 	closed   chan struct{}
@@ -65,7 +67,7 @@ type Conn struct {
 const CloseGrace = 5 * time.Second
 
 type recvResult struct {
-	data []byte
+	data mem.BufferSlice // references into gRPC's buffers; Read frees them
 	err  error
 }
 
@@ -98,8 +100,9 @@ func NewConn(stream FrameStream, cancel context.CancelFunc, local, remote net.Ad
 func (c *Conn) receive() {
 	defer close(c.ended)
 	defer close(c.frames)
+	var f frame
 	for {
-		f, err := c.stream.Recv()
+		err := c.stream.RecvMsg(&f)
 		switch {
 		case err != nil:
 			if !c.gotEOF.Load() {
@@ -108,25 +111,31 @@ func (c *Conn) receive() {
 			return
 		case c.gotEOF.Load():
 			// Data after eof is a protocol violation; drop it.
-		case f.GetEof():
-			if len(f.Data) > 0 && !c.deliver(recvResult{data: f.Data}) {
+			f.payload.Free()
+		case f.eof:
+			if f.payload.Len() > 0 && !c.deliver(recvResult{data: f.payload}) {
 				return
 			}
 			c.gotEOF.Store(true)
 			c.deliver(recvResult{err: io.EOF})
-		case len(f.Data) > 0:
-			if !c.deliver(recvResult{data: f.Data}) {
+		case f.payload.Len() > 0:
+			if !c.deliver(recvResult{data: f.payload}) {
 				return
 			}
+		default:
+			f.payload.Free()
 		}
 	}
 }
 
+// deliver hands r to Read; if the conn is closed first, r's buffers go back
+// to the pool.
 func (c *Conn) deliver(r recvResult) bool {
 	select {
 	case c.frames <- r:
 		return true
 	case <-c.closed:
+		r.data.Free()
 		return false
 	}
 }
@@ -146,8 +155,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n := copy(p, c.buf)
-	c.buf = c.buf[n:]
+	n := 0
+	for n < len(p) && len(c.buf) > 0 {
+		m, rest := mem.ReadUnsafe(p[n:], c.buf[0]) // frees what it used up
+		n += m
+		if rest == nil {
+			c.buf[0] = nil
+			c.buf = c.buf[1:]
+		} else {
+			c.buf[0] = rest
+		}
+	}
 	return n, nil
 }
 
@@ -191,7 +209,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		chunk := p[:min(len(p), MaxFrame)]
-		if err := c.send(&tunnelpb.Frame{Data: chunk}); err != nil {
+		c.out = frame{data: chunk}
+		err := c.send(&c.out)
+		c.out.data = nil
+		if err != nil {
 			return n, err
 		}
 		n += len(chunk)
@@ -201,7 +222,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // send sends f, aborting the stream if the write deadline passes first.
-func (c *Conn) send(f *tunnelpb.Frame) error {
+func (c *Conn) send(f *frame) error {
 	select {
 	case <-c.closed:
 		return net.ErrClosed
@@ -210,7 +231,7 @@ func (c *Conn) send(f *tunnelpb.Frame) error {
 	default:
 	}
 	stop := c.writeDL.afterFunc(c.cancel)
-	err := c.stream.Send(f)
+	err := c.stream.SendMsg(f)
 	if !stop() {
 		return os.ErrDeadlineExceeded
 	}
@@ -228,7 +249,7 @@ func (c *Conn) CloseWrite() error {
 		return nil
 	}
 	c.wclosed = true
-	err := c.send(&tunnelpb.Frame{Eof: true})
+	err := c.send(&frame{eof: true})
 	c.sentEOF.Store(err == nil)
 	if cs, ok := c.stream.(interface{ CloseSend() error }); ok && err == nil {
 		err = cs.CloseSend()

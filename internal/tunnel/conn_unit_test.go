@@ -81,19 +81,16 @@ func newTunnelEnv(t *testing.T) *tunnelEnv {
 		grpc.InitialConnWindowSize(tunnel.ConnWindow),
 		grpc.ReadBufferSize(tunnel.IOBuffer),
 		grpc.WriteBufferSize(tunnel.IOBuffer),
+		grpc.ForceServerCodecV2(tunnel.Codec),
 	)
 	svc := &connService{conns: make(chan *tunnel.Conn)}
 	tunnelpb.RegisterControllerServer(srv, svc)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	cc, err := grpc.NewClient("passthrough:///bufconn",
+	cc, err := grpc.NewClient("passthrough:///bufconn", append(tunnel.ClientOptions(),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(tunnel.StreamWindow),
-		grpc.WithInitialConnWindowSize(tunnel.ConnWindow),
-		grpc.WithReadBufferSize(tunnel.IOBuffer),
-		grpc.WithWriteBufferSize(tunnel.IOBuffer),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,14 @@ const (
 )
 
 // ClientOptions are the gRPC dial options every client of the controller
-// (agents, and users on the gateway) shares: the windows and buffers above.
+// (agents, and users on the gateway) shares: the windows and buffers above,
+// and Codec.
 func ClientOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(StreamWindow),
 		grpc.WithInitialConnWindowSize(ConnWindow),
 		grpc.WithReadBufferSize(IOBuffer),
 		grpc.WithWriteBufferSize(IOBuffer),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(Codec)),
 	}
 }
