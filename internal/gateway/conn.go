@@ -27,7 +27,7 @@ type conn struct {
 // handle runs the handshake and then serves c's channels until it ends.
 func (s *Server) handle(c net.Conn) {
 	remote := hostOf(c.RemoteAddr())
-	c.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout)) // a real deadline, not the injectable clock
+	c.SetDeadline(time.Now().Add(s.opts.LoginGraceTime)) // a real deadline, not the injectable clock
 	sc, chans, reqs, err := ssh.NewServerConn(c, s.config())
 	if err != nil {
 		var ae *ssh.ServerAuthError
@@ -47,6 +47,9 @@ func (s *Server) handle(c net.Conn) {
 		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
 	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User())
 	go cn.globalRequests(reqs)
+	if s.opts.KeepaliveInterval > 0 {
+		go cn.keepalive(s.opts.KeepaliveInterval, s.opts.KeepaliveTimeout)
+	}
 	for nc := range chans {
 		cn.wg.Add(1)
 		go func() { defer cn.wg.Done(); cn.channel(nc) }()
@@ -81,6 +84,30 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	for r := range reqs {
 		if r.WantReply {
 			r.Reply(r.Type == "keepalive@openssh.com", nil)
+		}
+	}
+}
+
+// keepalive sends keepalive@openssh.com every interval until the
+// connection ends, and closes it when the client does not answer one
+// within timeout. Any answer counts: OpenSSH replies with a failure.
+func (c *conn) keepalive(interval, timeout time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		dead := time.AfterFunc(timeout, func() {
+			c.log.Info("ssh gateway: the client did not answer a keepalive; closing the connection", "timeout", timeout)
+			c.sc.Close()
+		})
+		_, _, err := c.sc.SendRequest("keepalive@openssh.com", true, nil)
+		dead.Stop()
+		if err != nil { // the connection is closed
+			return
 		}
 	}
 }

@@ -14,14 +14,17 @@
 // Users authenticate with a burrow user certificate (key id
 // "burrow:<subject>:<token id>") signed by a user CA the controller
 // trusts now, valid now, whose token is neither revoked nor expired. The
-// user name given to the gateway is informational. Only certificates are
-// accepted today; public keys registered to a user (`burrow keys add`) are
-// a later step. The decision uses only the key being checked, and the
-// connection keeps the Permissions returned for the key that finally
-// authenticated (CVE-2024-45337).
+// user name given to the gateway is informational. Plain public keys
+// registered with `burrow keys add` log in as the token that registered
+// them. The decision uses only the key being checked, and the connection
+// keeps the Permissions returned for the key that finally authenticated
+// (CVE-2024-45337).
 //
 // Failed logins are counted per source IP; an address that fails too often
-// is refused for a while (see Options.MaxAuthFailures).
+// is refused for a while (see Options.MaxAuthFailures). A connection must
+// finish its handshake and login within LoginGraceTime, and once logged in
+// must answer keepalives (KeepaliveInterval, KeepaliveTimeout), as sshd's
+// LoginGraceTime and ClientAliveInterval have it.
 package gateway
 
 import (
@@ -40,6 +43,21 @@ import (
 
 // Door names this front door in the audit log.
 const Door = "ssh-gateway"
+
+// Defaults of the connection timers, as OpenSSH's sshd names them.
+const (
+	// LoginGraceTime bounds the SSH handshake and login of a connection,
+	// from its first byte: a client that stops sending halfway (a
+	// version line and nothing more) is dropped then. Logins to the
+	// gateway are public keys only, so no human types anything here.
+	LoginGraceTime = 10 * time.Second
+	// KeepaliveInterval is how often a logged-in connection is sent a
+	// keepalive@openssh.com request (sshd's ClientAliveInterval).
+	KeepaliveInterval = 30 * time.Second
+	// KeepaliveTimeout is how long the client has to answer one; then the
+	// connection is closed, so dead clients do not hold their channels.
+	KeepaliveTimeout = 30 * time.Second
+)
 
 // Dialer is the one dialer (*dial.Dialer).
 type Dialer interface {
@@ -66,8 +84,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
-	// HandshakeTimeout bounds the SSH handshake and login. Default 30s.
-	HandshakeTimeout time.Duration
+	// LoginGraceTime bounds the SSH handshake and login. Default
+	// LoginGraceTime.
+	LoginGraceTime time.Duration
+	// KeepaliveInterval and KeepaliveTimeout: every KeepaliveInterval a
+	// logged-in client is sent keepalive@openssh.com, and a connection
+	// whose client does not answer within KeepaliveTimeout is closed.
+	// Defaults KeepaliveInterval and KeepaliveTimeout; a negative
+	// interval sends none.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
 	// DialTimeout bounds one dial to a target. Default 30s.
 	DialTimeout time.Duration
 	// MaxAuthFailures failed logins from one IP within FailureWindow get
@@ -87,7 +113,9 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	setDefault(&o.HandshakeTimeout, 30*time.Second)
+	setDefault(&o.LoginGraceTime, LoginGraceTime)
+	setDefault(&o.KeepaliveInterval, KeepaliveInterval)
+	setDefault(&o.KeepaliveTimeout, KeepaliveTimeout)
 	setDefault(&o.DialTimeout, 30*time.Second)
 	setDefault(&o.FailureWindow, time.Minute)
 	setDefault(&o.BlockFor, 5*time.Minute)
