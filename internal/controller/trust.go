@@ -85,20 +85,38 @@ func (c *Controller) refreshTrust(ctx context.Context) {
 	}
 }
 
-// watchTrust runs refreshTrust every TrustRefresh until ctx ends.
+// watchTrust runs refreshTrust every TrustRefresh, and right after an
+// overlap ends so that agents stop trusting the retired CA key on time,
+// until ctx ends.
 func (c *Controller) watchTrust(ctx context.Context) {
 	k := c.trustKey()
 	c.trust.mu.Lock()
 	c.trust.pushed = k
 	c.trust.mu.Unlock()
-	tick := time.NewTicker(c.opts.TrustRefresh)
-	defer tick.Stop()
 	for {
+		t := time.NewTimer(c.nextTrustRefresh())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 			c.refreshTrust(ctx)
 		}
 	}
+}
+
+// overlapEndSlack is how long after an overlap's end the controller
+// refreshes the trust, so that its clock is past the end by then.
+const overlapEndSlack = 100 * time.Millisecond
+
+// nextTrustRefresh is how long until the next refresh: TrustRefresh, or
+// less when a CA key's overlap ends sooner.
+func (c *Controller) nextTrustRefresh() time.Duration {
+	wait := c.opts.TrustRefresh
+	for _, ca := range []*sshca.Authority{c.ca, c.hostCA} {
+		if end, ok := ca.TrustEnds(); ok {
+			wait = min(wait, end.Sub(c.opts.Now())+overlapEndSlack)
+		}
+	}
+	return wait
 }

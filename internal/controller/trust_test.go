@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
+	"github.com/burrow-dev/burrow/internal/store/sqlite"
 )
 
 func TestRevokedKeyIDs(t *testing.T) {
@@ -21,5 +23,38 @@ func TestRevokedKeyIDs(t *testing.T) {
 	got := revokedKeyIDs(ts, now)
 	if want := []string{"burrow:a:revoked", "burrow:b:revoked-expiring"}; !slices.Equal(got, want) {
 		t.Errorf("revokedKeyIDs = %q, want %q", got, want)
+	}
+}
+
+func TestNextTrustRefresh(t *testing.T) {
+	st, err := sqlite.Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := &Controller{opts: Options{TrustRefresh: 30 * time.Second, Now: clock}}
+	if c.ca, err = sshca.Open(t.Context(), st, clock); err != nil {
+		t.Fatal(err)
+	}
+	if c.hostCA, err = sshca.OpenHost(t.Context(), st, clock); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.nextTrustRefresh(); got != 30*time.Second {
+		t.Errorf("without an overlap: next refresh in %v, want TrustRefresh", got)
+	}
+	if _, err := c.ca.Rotate(t.Context(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.nextTrustRefresh(), 5*time.Second+overlapEndSlack; got != want {
+		t.Errorf("overlap ending in 5s: next refresh in %v, want %v", got, want)
+	}
+	if _, err := c.hostCA.Rotate(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Second) // the user CA's overlap is over
+	if got := c.nextTrustRefresh(); got != 30*time.Second {
+		t.Errorf("overlap ended, host CA's ending in an hour: next refresh in %v, want TrustRefresh", got)
 	}
 }

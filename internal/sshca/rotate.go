@@ -59,6 +59,22 @@ func (a *Authority) Reload(ctx context.Context) (changed bool, err error) {
 	return !sameKeys(old.keys, keys), nil
 }
 
+// TrustEnds returns when the next retired key stops being trusted, the
+// earliest overlap end after now, and false when no overlap is running.
+func (a *Authority) TrustEnds() (time.Time, bool) {
+	now := a.now()
+	var next time.Time
+	for _, k := range a.cur.Load().keys {
+		if k.RetiredAt == nil || k.TrustedUntil == nil || !k.TrustedUntil.After(now) {
+			continue
+		}
+		if next.IsZero() || k.TrustedUntil.Before(next) {
+			next = *k.TrustedUntil
+		}
+	}
+	return next, !next.IsZero()
+}
+
 // Keys returns every CA key of this Authority's kind, oldest first,
 // without their private halves.
 func (a *Authority) Keys() []store.CAKey {

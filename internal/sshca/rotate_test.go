@@ -156,3 +156,33 @@ func TestRotateConcurrentUse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestTrustEnds(t *testing.T) {
+	st, clk := openStore(t), newClock()
+	a := mustOpen(t, st, clk.now)
+	if end, ok := a.TrustEnds(); ok {
+		t.Errorf("before any rotation TrustEnds = %v, true", end)
+	}
+	if _, err := a.Rotate(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	first := clk.now().Add(time.Hour)
+	clk.advance(time.Minute)
+	if _, err := a.Rotate(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		advance time.Duration
+		want    time.Time
+	}{
+		{0, first}, // the earlier of two overlaps
+		{time.Hour - time.Minute, first.Add(time.Minute)}, // the first one ended
+		{time.Minute, time.Time{}},                        // both ended
+	} {
+		clk.advance(c.advance)
+		end, ok := a.TrustEnds()
+		if ok != !c.want.IsZero() || !end.Equal(c.want) {
+			t.Errorf("at %v TrustEnds = %v, %v; want %v", clk.now(), end, ok, c.want)
+		}
+	}
+}
