@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -38,7 +37,7 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 			return
 		}
 		c.gw.conn, c.gw.err = grpc.NewClient(c.addr, append(tunnel.ClientOptions(),
-			grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+			grpc.WithTransportCredentials(tlsutil.Credentials(cfg)),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		)...)
 	})
