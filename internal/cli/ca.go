@@ -21,6 +21,12 @@ const userCAHeader = `# burrow SSH user CA: sshd accepts user certificates signe
 #      burrow ca export --user | sudo tee /etc/ssh/burrow_user_ca.pub
 # 2. Add this line to /etc/ssh/sshd_config and reload sshd:
 #      TrustedUserCAKeys /etc/ssh/burrow_user_ca.pub
+# 3. So that certificates of revoked tokens stop working here too, write
+#    the revocation list (and again after each revocation, e.g. from cron):
+#      burrow ca krl --out /etc/ssh/burrow_revoked.krl
+#    then add this line to /etc/ssh/sshd_config (sshd refuses every key
+#    while the file it names is missing):
+#      RevokedKeys /etc/ssh/burrow_revoked.krl
 #
 # A certificate's principals are the logins its token may use. Without
 # AuthorizedPrincipalsFile, sshd lets a certificate log in as LOGIN when
@@ -58,7 +64,7 @@ one there is for now).`,
 		},
 	}
 	export.Flags().BoolVar(&user, "user", false, "the user CA, for sshd's TrustedUserCAKeys")
-	cmd.AddCommand(export, newCAKnownHostsCmd(g), newCARotateCmd(g))
+	cmd.AddCommand(export, newCAKnownHostsCmd(g), newCARotateCmd(g), newCAKRLCmd(g))
 	return cmd
 }
 

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/burrowtest"
+	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
 // fakeSSHAgent serves an in-memory keyring at a Unix socket named by
@@ -222,5 +224,52 @@ func TestCAExport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("header lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestCAKRL: `burrow ca krl` lists the key ids of revoked tokens only,
+// to standard output or, with --out, into a file it names with the
+// sshd_config line.
+func TestCAKRL(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	admin := s.Client(s.AdminToken)
+	var toks []apitype.Token
+	for _, name := range []string{"kept", "revoked"} {
+		tok, err := admin.CreateToken(t.Context(), apitype.CreateTokenRequest{Name: name, Subject: name, Role: apitype.RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	if err := admin.RevokeToken(t.Context(), toks[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	kept, revoked := sshca.UserKeyID("kept", toks[0].ID), sshca.UserKeyID("revoked", toks[1].ID)
+
+	out, errb, code := burrowCLI(t, "ca", "krl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	if !strings.HasPrefix(out, "SSHKRL\n\x00") || !strings.Contains(out, revoked) || strings.Contains(out, kept) {
+		t.Errorf("ca krl wrote %q: want a KRL naming %s and not %s", out, revoked, kept)
+	}
+
+	path := filepath.Join(t.TempDir(), "revoked.krl")
+	out, errb, code = burrowCLI(t, "ca", "krl", "--out", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	if !strings.Contains(out, "RevokedKeys "+path) {
+		t.Errorf("ca krl --out printed %q, want the RevokedKeys line", out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(b, []byte(revoked)) {
+		t.Errorf("%s: %v, holds %q", path, err, b)
+	}
+
+	t.Setenv("BURROW_TOKEN", toks[0].Secret) // a member's
+	if _, errb, code := burrowCLI(t, "ca", "krl"); code != 1 || !strings.Contains(errb, "admin") {
+		t.Errorf("as a member: exit %d, stderr %q; want 1 and a word about admin", code, errb)
 	}
 }

@@ -41,10 +41,7 @@ func (c *Controller) revokedKeyIDs() []string {
 func revokedKeyIDs(ts []store.Token, now time.Time) []string {
 	var ids []string
 	for _, t := range ts {
-		switch {
-		case t.RevokedAt == nil, now.Sub(*t.RevokedAt) >= sshca.MaxTTL:
-		case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
-		default:
+		if sshca.StillRevoked(t.RevokedAt, t.ExpiresAt, now) {
 			ids = append(ids, sshca.UserKeyID(t.Subject, t.ID))
 		}
 	}
