@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/mem"
 	"log/slog"
 	"net"
 	"sync"
@@ -122,6 +123,9 @@ func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int,
 	d.log.Info("session opened", "session_id", s.ID, "subject", p.Subject, "target", target, "port", port, "front_door", door, "agent_id", agentID)
 	c := &Conn{Conn: conn, d: d, s: s, agentID: agentID}
 	d.track(c)
+	if _, ok := conn.(buffersStream); ok {
+		return buffersConn{c}, nil
+	}
 	return c, nil
 }
 
@@ -270,6 +274,32 @@ func (c *Conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return fmt.Errorf("dial: %T cannot half-close", c.Conn)
+}
+
+// buffersConn is a session conn whose stream passes gRPC's buffers without
+// copying (a tunnel stream); relays between two such streams use it.
+type buffersConn struct{ *Conn }
+
+type buffersStream interface {
+	ReadBuffers() (mem.BufferSlice, error)
+	WriteBuffers(mem.BufferSlice) error
+}
+
+// ReadBuffers reads the next frame's buffers; the caller owns them.
+func (c buffersConn) ReadBuffers() (mem.BufferSlice, error) {
+	data, err := c.Conn.Conn.(buffersStream).ReadBuffers()
+	c.down.Add(int64(data.Len()))
+	return data, err
+}
+
+// WriteBuffers sends data to the target and takes over its reference.
+func (c buffersConn) WriteBuffers(data mem.BufferSlice) error {
+	n := data.Len()
+	err := c.Conn.Conn.(buffersStream).WriteBuffers(data)
+	if err == nil {
+		c.up.Add(int64(n))
+	}
+	return err
 }
 
 // SessionID is the audit id of the session.

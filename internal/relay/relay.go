@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"google.golang.org/grpc/mem"
 )
 
 // BufSize is the copy buffer size: one full tunnel frame.
@@ -18,6 +20,18 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, BufSize); return &b }}
 // Aborter is implemented by connections that want to know why a relay cut
 // them (the dialer records it in the audit log).
 type Aborter interface{ Abort(cause error) }
+
+// bufferReader and bufferWriter are implemented by tunnel streams (and the
+// dialer's session conns around them): a relay between two of them passes
+// gRPC's buffers along instead of copying the bytes.
+type (
+	bufferReader interface {
+		ReadBuffers() (mem.BufferSlice, error)
+	}
+	bufferWriter interface {
+		WriteBuffers(mem.BufferSlice) error
+	}
+)
 
 // closeWriter is implemented by *net.TCPConn, *tls.Conn, *tunnel.Conn and
 // *net.UnixConn.
@@ -54,9 +68,17 @@ func Join(a, b net.Conn) Result {
 
 // pipe copies src to dst; it returns the bytes copied.
 func pipe(dst, src net.Conn, abort func(error)) int64 {
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	n, err := copyBuf(dst, src, *bp)
+	var n int64
+	var err error
+	br, okr := src.(bufferReader)
+	bw, okw := dst.(bufferWriter)
+	if okr && okw {
+		n, err = passBuffers(bw, br)
+	} else {
+		bp := bufs.Get().(*[]byte)
+		n, err = copyBuf(dst, src, *bp)
+		bufs.Put(bp)
+	}
 	if err != nil {
 		abort(err)
 		return n
@@ -83,6 +105,27 @@ func copyBuf(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 			if werr != nil {
 				return n, werr
 			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// passBuffers is copyBuf for two tunnel streams: each received frame's
+// buffers are sent on as they are.
+func passBuffers(dst bufferWriter, src bufferReader) (int64, error) {
+	var n int64
+	for {
+		data, rerr := src.ReadBuffers()
+		if l := data.Len(); l > 0 {
+			if werr := dst.WriteBuffers(data); werr != nil {
+				return n, werr
+			}
+			n += int64(l)
 		}
 		if errors.Is(rerr, io.EOF) {
 			return n, nil

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
@@ -33,9 +34,11 @@ const (
 	fieldOpened    protowire.Number = 4
 )
 
-// frame is a Frame on its way through Codec. Outgoing frames carry data (the
-// codec copies it); incoming frames carry payload, references into gRPC's
-// buffers that the receiver must Free once consumed.
+// frame is a Frame on its way through Codec. Outgoing frames carry either
+// data, which the codec copies, or payload, buffers whose references gRPC
+// takes over and frees once written. Incoming frames carry payload,
+// references into gRPC's receive buffers that the receiver must Free once
+// consumed.
 type frame struct {
 	data      []byte
 	payload   mem.BufferSlice
@@ -55,6 +58,9 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return c.std.Marshal(v)
 	}
+	if f.payload != nil {
+		return marshalPayload(f), nil
+	}
 	size := 0
 	if len(f.data) > 0 {
 		size += protowire.SizeTag(fieldData) + protowire.SizeBytes(len(f.data))
@@ -68,7 +74,10 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if f.opened {
 		size += protowire.SizeTag(fieldOpened) + protowire.SizeVarint(1)
 	}
-	pool := mem.DefaultBufferPool()
+	pool := mem.BufferPool(framePool{})
+	if size > frameBufSize {
+		pool = mem.DefaultBufferPool()
+	}
 	buf := pool.Get(size)
 	b := (*buf)[:0]
 	if len(f.data) > 0 {
@@ -89,6 +98,45 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	*buf = b
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// marshalPayload encodes a data frame in place: a small header buffer, then
+// the payload's own buffers.
+func marshalPayload(f *frame) mem.BufferSlice {
+	n := f.payload.Len()
+	hdr := make([]byte, 0, protowire.SizeTag(fieldData)+protowire.SizeVarint(uint64(n))+4)
+	hdr = protowire.AppendTag(hdr, fieldData, protowire.BytesType)
+	hdr = protowire.AppendVarint(hdr, uint64(n))
+	out := make(mem.BufferSlice, 0, len(f.payload)+2)
+	out = append(out, mem.SliceBuffer(hdr))
+	out = append(out, f.payload...)
+	if f.eof {
+		out = append(out, mem.SliceBuffer(protowire.AppendVarint(protowire.AppendTag(nil, fieldEOF, protowire.VarintType), 1)))
+	}
+	return out
+}
+
+// frameBufSize fits one full data frame and its header.
+const frameBufSize = MaxFrame + 16
+
+// framePool recycles the buffers Marshal encodes into. Unlike gRPC's default
+// pool it does not zero them on Get (Marshal overwrites every byte), and its
+// one size class fits a full frame; the default pool would hand out, and
+// clear, a 1 MiB buffer for a 64 KiB frame.
+type framePool struct{}
+
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, frameBufSize); return &b }}
+
+func (framePool) Get(n int) *[]byte {
+	b := frameBufs.Get().(*[]byte)
+	*b = (*b)[:n]
+	return b
+}
+
+func (framePool) Put(b *[]byte) {
+	if cap(*b) == frameBufSize {
+		frameBufs.Put(b)
+	}
 }
 
 // Unmarshal decodes into a *frame without copying its data. It accepts what

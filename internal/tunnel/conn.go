@@ -169,6 +169,28 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadBuffers returns the next received data without copying it; the caller
+// owns the buffers and must Free them (or pass them to WriteBuffers). It
+// returns io.EOF after the peer's half-close, like Read.
+func (c *Conn) ReadBuffers() (mem.BufferSlice, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if isClosed(c.closed) {
+		return nil, net.ErrClosed
+	}
+	for len(c.buf) == 0 {
+		if c.rerr != nil {
+			return nil, c.rerr
+		}
+		if err := c.waitFrame(); err != nil {
+			return nil, err
+		}
+	}
+	data := c.buf
+	c.buf = nil
+	return data, nil
+}
+
 // waitFrame fills c.buf or sets c.rerr; it returns only deadline errors.
 func (c *Conn) waitFrame() error {
 	select {
@@ -219,6 +241,23 @@ func (c *Conn) Write(p []byte) (int, error) {
 		p = p[len(chunk):]
 	}
 	return n, nil
+}
+
+// WriteBuffers sends data as one frame without copying it, and takes over
+// the caller's reference: gRPC frees the buffers once they are written. A
+// relay between two tunnel streams passes what ReadBuffers returned.
+func (c *Conn) WriteBuffers(data mem.BufferSlice) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.wclosed {
+		data.Free()
+		return net.ErrClosed
+	}
+	if data.Len() == 0 {
+		data.Free()
+		return nil
+	}
+	return c.send(&frame{payload: data})
 }
 
 // send sends f, aborting the stream if the write deadline passes first.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/burrow-dev/burrow/internal/relay"
 	"github.com/burrow-dev/burrow/internal/tunnel"
 	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
 )
@@ -573,5 +574,58 @@ func TestConnOnClose(t *testing.T) {
 	c.Close()
 	if calls != 1 {
 		t.Fatalf("onClose ran %d times, want 1", calls)
+	}
+}
+
+// TestConnRelayPassesBuffers joins two tunnel streams with relay.Join, which
+// then passes received buffers on without copying (ReadBuffers and
+// WriteBuffers), as the controller does between a gateway client and an
+// agent. Every byte must arrive in order both ways, and a half-close must
+// pass through.
+func TestConnRelayPassesBuffers(t *testing.T) {
+	size := 32 << 20
+	if testing.Short() {
+		size = 2 << 20
+	}
+	e := newTunnelEnv(t)
+	left, a := e.open()
+	right, b := e.open()
+	joined := make(chan relay.Result, 1)
+	go func() { joined <- relay.Join(a, b) }()
+
+	send := func(c *tunnel.Conn, seed uint64) [32]byte {
+		p := make([]byte, size)
+		r := rand.New(rand.NewPCG(seed, seed))
+		for i := range p {
+			p[i] = byte(r.Uint32())
+		}
+		go func() {
+			for q := p; len(q) > 0; {
+				n := min(len(q), 1+r.IntN(3*tunnel.MaxFrame))
+				if _, err := c.Write(q[:n]); err != nil {
+					return
+				}
+				q = q[n:]
+			}
+			c.CloseWrite()
+		}()
+		return sha256.Sum256(p)
+	}
+	wantRight, wantLeft := send(left, 1), send(right, 2)
+	gotLeft := make(chan [32]byte, 1)
+	go func() { gotLeft <- sha256.Sum256(readAllTimeout(t, left, transferWait)) }()
+	if got := sha256.Sum256(readAllTimeout(t, right, transferWait)); got != wantRight {
+		t.Fatal("left → right: bytes differ")
+	}
+	if got := <-gotLeft; got != wantLeft {
+		t.Fatal("right → left: bytes differ")
+	}
+	select {
+	case r := <-joined:
+		if r.Err != nil || r.AToB != int64(size) || r.BToA != int64(size) {
+			t.Fatalf("relay result %+v, want %d bytes each way and no error", r, size)
+		}
+	case <-time.After(connWait):
+		t.Fatal("the relay did not end after both half-closes")
 	}
 }
