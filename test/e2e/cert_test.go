@@ -31,12 +31,13 @@ const (
 // a real OpenSSH sshd on priv's loopback that trusts what
 // `burrow ca export --user` prints.
 type certSuite struct {
-	c      *cluster
-	env    []string // of burrow, ssh and ssh-add in user
-	procs  *procs
-	dir    string
-	caFile string // sshd's TrustedUserCAKeys
-	sshd   *proc
+	c       *cluster
+	env     []string // of burrow, ssh and ssh-add in user
+	procs   *procs
+	dir     string
+	caFile  string // sshd's TrustedUserCAKeys
+	krlFile string // sshd's RevokedKeys, as `burrow ca krl --out` writes it
+	sshd    *proc
 }
 
 // TestCert covers `burrow cert issue` (ssh-agent and files) and
@@ -299,6 +300,7 @@ func (s *certSuite) testRealSSHD(t *testing.T) {
 			t.Errorf("sshd did not refuse for the source address:\n%s", tail(s.sshd.output()))
 		}
 	})
+	t.Run("krl-revoked-token", func(t *testing.T) { s.testKRL(t, key, knownHosts) })
 	t.Run("without-the-ca", func(t *testing.T) {
 		header, _, _ := strings.Cut(export, "\nssh-")
 		if err := os.WriteFile(s.caFile, []byte(header+"\n"), 0o644); err != nil {
@@ -310,17 +312,55 @@ func (s *certSuite) testRealSSHD(t *testing.T) {
 	})
 }
 
+// testKRL: once `burrow ca krl` wrote the KRL again after a token's
+// revocation, sshd refuses that token's certificate (and runs nothing)
+// while the certificate of a live token, key, still logs in.
+func (s *certSuite) testKRL(t *testing.T, key, knownHosts string) {
+	tok := s.c.createToken(t, s.env, "--name", "krl-revoked", "--role", "member", "--login", "root")
+	revoked := filepath.Join(t.TempDir(), "id_ed25519")
+	keygen(t, revoked, "krl-revoked")
+	s.c.signSSHCert(t, tok.Secret, revoked+".pub", revoked+"-cert.pub", []string{"root"}, "10m")
+	if r := s.sshTo(revoked, knownHosts); r.err != nil {
+		t.Fatalf("before the revocation: %v\n--- sshd:\n%s", r, tail(s.sshd.output()))
+	}
+	s.burrow(t, nil, "token", "revoke", tok.ID)
+	if r := s.burrow(t, nil, "ca", "krl", "--out", s.krlFile); !strings.Contains(r.stdout, "RevokedKeys "+s.krlFile) {
+		t.Errorf("ca krl --out: want the sshd_config line, got %q", r.stdout)
+	}
+	if r := run(s.c.topo.user, s.env, nil, "ssh-keygen", "-Q", "-f", s.krlFile, revoked+"-cert.pub"); r.exitCode != 1 || !strings.Contains(r.stdout, "REVOKED") {
+		t.Errorf("ssh-keygen -Q of the revoked token's certificate: want exit 1 and REVOKED, got %v", r)
+	}
+	if r := run(s.c.topo.user, s.env, nil, "ssh-keygen", "-Q", "-f", s.krlFile, key+"-cert.pub"); r.err != nil {
+		t.Errorf("ssh-keygen -Q of a live token's certificate: want exit 0, got %v", r)
+	}
+	marker := filepath.Join(s.dir, "krl-must-not-exist")
+	if r := s.sshRun(revoked, knownHosts, "touch "+marker); r.exitCode != refusedStatus {
+		t.Errorf("the revoked token's certificate with RevokedKeys listing it: want refused, got %v", r)
+	}
+	noFile(t, marker)
+	if !strings.Contains(s.sshd.output(), "revoked by file "+s.krlFile) {
+		t.Errorf("sshd did not refuse for the KRL:\n%s", tail(s.sshd.output()))
+	}
+	if r := s.sshTo(key, knownHosts); r.err != nil {
+		t.Errorf("a live token's certificate with the KRL in place: %v", r)
+	}
+}
+
 // startSSHD runs sshd on priv's loopback port 22 with caExport as its
-// TrustedUserCAKeys and no other way to log in.
+// TrustedUserCAKeys, the KRL of `burrow ca krl` as its RevokedKeys, and
+// no other way to log in.
 func (s *certSuite) startSSHD(t *testing.T, caExport string) {
 	t.Helper()
 	s.caFile = filepath.Join(s.dir, "burrow_user_ca.pub")
+	s.krlFile = filepath.Join(s.dir, "burrow_revoked.krl")
+	s.burrow(t, nil, "ca", "krl", "--out", s.krlFile) // first: sshd refuses every key while it is missing
 	hostKey := filepath.Join(s.dir, "ssh_host_ed25519_key")
 	keygen(t, hostKey, "e2e-sshd")
 	conf := filepath.Join(s.dir, "sshd_config")
 	confText := fmt.Sprintf(`ListenAddress 127.0.0.1
 HostKey %s
 TrustedUserCAKeys %s
+RevokedKeys %s
 AuthorizedKeysFile none
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -328,7 +368,7 @@ PermitRootLogin prohibit-password
 UsePAM no
 PidFile none
 LogLevel VERBOSE
-`, hostKey, s.caFile)
+`, hostKey, s.caFile, s.krlFile)
 	if err := os.WriteFile(s.caFile, []byte(caExport), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -370,9 +410,12 @@ func (s *certSuite) sshdKnownHosts(t *testing.T) string {
 
 // sshTo runs `ssh root@sysTarget true` from user through burrow with key
 // and its certificate only.
-func (s *certSuite) sshTo(key, knownHosts string) result {
+func (s *certSuite) sshTo(key, knownHosts string) result { return s.sshRun(key, knownHosts, "true") }
+
+// sshRun is sshTo running command.
+func (s *certSuite) sshRun(key, knownHosts, command string) result {
 	return runTimeout(s.c.topo.user, s.env, nil, sshTimeout, "ssh", "-F", "/dev/null",
 		"-i", key, "-o", "CertificateFile="+key+"-cert.pub", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
 		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
-		"-o", "ProxyCommand="+burrowBin+" proxy %n %p", "root@"+sysTarget, "true")
+		"-o", "ProxyCommand="+burrowBin+" proxy %n %p", "root@"+sysTarget, command)
 }
