@@ -16,8 +16,19 @@ import (
 // stands in while the store is unreachable.
 type trustState struct {
 	mu      sync.Mutex
-	pushed  string   // trustKey of the last push
-	revoked []string // last good RevokedKeyIDs result
+	pushed  string        // trustKey of the last push
+	revoked []string      // last good RevokedKeyIDs result
+	wake    chan struct{} // tells watchTrust of a push (a rotation may start an overlap)
+}
+
+// wakeup is the channel pushTrust signals, made on first use.
+func (s *trustState) wakeup() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
+	return s.wake
 }
 
 // revokedKeyIDs lists the certificate key ids agents must refuse: those
@@ -62,6 +73,10 @@ func (c *Controller) pushTrust() {
 	c.trust.pushed = k
 	c.trust.mu.Unlock()
 	c.tunnels.PushTrust()
+	select {
+	case c.trust.wakeup() <- struct{}{}:
+	default: // watchTrust has a wake-up pending already
+	}
 }
 
 // refreshTrust reloads the CAs from the store (another controller may have
@@ -84,18 +99,22 @@ func (c *Controller) refreshTrust(ctx context.Context) {
 
 // watchTrust runs refreshTrust every TrustRefresh, and right after an
 // overlap ends so that agents stop trusting the retired CA key on time,
-// until ctx ends.
+// until ctx ends. After each push (a rotation here) it looks again at
+// when the next overlap ends.
 func (c *Controller) watchTrust(ctx context.Context) {
 	k := c.trustKey()
 	c.trust.mu.Lock()
 	c.trust.pushed = k
 	c.trust.mu.Unlock()
+	wake := c.trust.wakeup()
 	for {
 		t := time.NewTimer(c.nextTrustRefresh())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-wake:
+			t.Stop()
 		case <-t.C:
 			c.refreshTrust(ctx)
 		}

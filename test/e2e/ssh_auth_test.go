@@ -48,6 +48,7 @@ func (s *sshSuite) testRefusals(t *testing.T) {
 	t.Run("principal-not-allowed", s.testPrincipal)
 	t.Run("plain-key", s.testPlainKey)
 	t.Run("revoked-api-token", s.testRevokedToken)
+	t.Run("revoked-certificate-token", s.testRevokedCertToken) // rotation_test.go
 }
 
 func (s *sshSuite) testExpiredCert(t *testing.T) {
