@@ -3,7 +3,9 @@
 // from the store, or makes an ed25519 one on first start, and signs
 // short-lived OpenSSH user certificates for keys that clients generate in
 // memory. Agents trust the CA public keys (UserCAKeys), which reach them
-// over the control stream, and so check certificates offline.
+// over the control stream, and so check certificates offline. Machines
+// that run their own sshd get the revoked tokens' key ids as an OpenSSH
+// KRL (MarshalKRL).
 //
 // All cryptography is golang.org/x/crypto/ssh's.
 package sshca
