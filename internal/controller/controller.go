@@ -233,16 +233,19 @@ func splitALPN(base *tls.Config) *tls.Config {
 	return base
 }
 
+// setupStore opens the store and puts the token cache in front of it:
+// every stream of a client or agent checks its bearer token, and most of
+// them check one already checked a moment ago.
 func (c *Controller) setupStore() error {
-	if c.opts.Store != nil {
-		c.st = c.opts.Store
-		return nil
+	st := c.opts.Store
+	if st == nil {
+		db, err := sqlite.Open(filepath.Join(c.opts.DataDir, "burrow.db"))
+		if err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+		st = db
 	}
-	st, err := sqlite.Open(filepath.Join(c.opts.DataDir, "burrow.db"))
-	if err != nil {
-		return fmt.Errorf("controller: %w", err)
-	}
-	c.st = st
+	c.st = store.CacheTokens(st, store.TokenCacheTTL)
 	return nil
 }
 

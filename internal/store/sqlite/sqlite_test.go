@@ -313,3 +313,9 @@ func TestUpgradeFrom0001(t *testing.T) {
 		t.Errorf("CreateCAKey after upgrade: %v", err)
 	}
 }
+
+// TestConformanceTokenCache: the token cache passes the conformance suite
+// too, revocations included.
+func TestConformanceTokenCache(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return store.CacheTokens(openTemp(t), time.Hour) })
+}
