@@ -35,7 +35,7 @@ Options:
   --out DIR          results directory (default: a new /tmp/burrow-bench.XXXXXX)
   --sections LIST    comma list of: forward,ssh,gateway (default: all three)
   --paths LIST       forward columns, comma list of:
-                     direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway
+                     direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-upgrade
                      (default: all five)
   --burrow BIN       burrow binary to use (default: go build ./cmd/burrow;
                      if that fails the burrow columns are reported as n/a)
@@ -66,7 +66,7 @@ EOF
 # ------------------------------------------------------------------ options
 OUT=""
 SECTIONS="forward,ssh,gateway"
-PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-gateway"
+PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-upgrade"
 BURROW_BIN=""
 QUICK=0
 DURATION="" STREAMS="" RTT_N="" CONNS_N="" CONNS_C=""
@@ -135,7 +135,7 @@ done
 section forward || PATHS=""
 want() { [[ ",$PATHS," == *",$1,"* ]]; }
 for p in ${PATHS//,/ }; do
-	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | burrow | burrow-gateway) ;;
+	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | burrow | burrow-upgrade) ;;
 	*) echo "bench.sh: unknown path '$p' in --paths" >&2; exit 2 ;;
 	esac
 done
@@ -507,8 +507,8 @@ forward_section() {
 			if want ssh-chacha20; then mark ssh-chacha20 "ssh chacha20" "failed: sshd did not start"; fi
 		fi
 	fi
-	if want burrow; then run_burrow burrow upgrade; fi
-	if want burrow-gateway; then run_burrow burrow-gateway gateway; fi
+	if want burrow; then run_burrow burrow gateway; fi # the default transport
+	if want burrow-upgrade; then run_burrow burrow-upgrade upgrade; fi
 	stop_tree "$echo_pid"
 	stop_tree "$IPERF_PID"
 }

@@ -462,3 +462,18 @@ func TestGatewayStreams(t *testing.T) {
 		return fmt.Errorf("no ok gateway session in %+v", ss)
 	})
 }
+
+// TestGatewayStreamsOutliveRestart: a client's shared gateway connection
+// comes back after a controller restart, and the next session waits for it
+// instead of failing (what keeps a running port-forward usable).
+func TestGatewayStreamsOutliveRestart(t *testing.T) {
+	s := burrowtest.Start(t)
+	a := s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	c := s.Client(s.AdminToken)
+	defer c.Close()
+	echoHalfClose(t, c.DialStream, port, 64<<10)
+	s.RestartController()
+	a.WaitWelcome(t)
+	echoHalfClose(t, c.DialStream, port, 64<<10)
+}

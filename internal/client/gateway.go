@@ -6,9 +6,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -25,6 +27,17 @@ type gateway struct {
 	once sync.Once
 	conn *grpc.ClientConn
 	err  error
+	// worked is set once a session opened: from then on a lost connection
+	// (a controller restart) makes new sessions wait for the reconnect
+	// instead of failing.
+	worked atomic.Bool
+}
+
+// reconnect is how quickly the shared connection comes back after it
+// broke; gRPC's default waits up to two minutes between attempts.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	MinConnectTimeout: 10 * time.Second,
 }
 
 func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
@@ -39,6 +52,7 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 		c.gw.conn, c.gw.err = grpc.NewClient(c.addr, append(tunnel.ClientOptions(),
 			grpc.WithTransportCredentials(tlsutil.Credentials(cfg)),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+			grpc.WithConnectParams(reconnect),
 		)...)
 	})
 	return c.gw.conn, c.gw.err
@@ -47,7 +61,9 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 // DialStream opens a session to port on target as a stream on the client's
 // shared gRPC connection (the gateway front door). Opening a session then
 // costs one HTTP/2 stream instead of a TCP and TLS handshake. ctx bounds
-// only the opening.
+// only the opening. Until a first session opened, a connection error fails
+// at once (a wrong pin, nothing listening); after that, a session waits
+// within ctx for the connection to come back.
 func (c *Client) DialStream(ctx context.Context, target string, port int) (net.Conn, error) {
 	gc, err := c.gatewayConn()
 	if err != nil {
@@ -58,7 +74,7 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 		"burrow-target", target, "burrow-port", strconv.Itoa(port))
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx)
+	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx, grpc.WaitForReady(c.gw.worked.Load()))
 	if err == nil {
 		_, err = stream.Recv() // the opened frame, or the refusal
 	}
@@ -66,6 +82,7 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 		cancel()
 		return nil, fromStatus(err)
 	}
+	c.gw.worked.Store(true)
 	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
 }
 
