@@ -72,9 +72,15 @@ func pipe(dst, src net.Conn, abort func(error)) int64 {
 	var err error
 	br, okr := src.(bufferReader)
 	bw, okw := dst.(bufferWriter)
-	if okr && okw {
+	_, socket := dst.(*net.TCPConn)
+	switch {
+	case okr && okw:
 		n, err = passBuffers(bw, br)
-	} else {
+	case okw:
+		n, err = readIntoBuffers(bw, src)
+	case okr && socket:
+		n, err = writeBuffers(dst, br)
+	default:
 		bp := bufs.Get().(*[]byte)
 		n, err = copyBuf(dst, src, *bp)
 		bufs.Put(bp)
@@ -133,6 +139,77 @@ func passBuffers(dst bufferWriter, src bufferReader) (int64, error) {
 		if rerr != nil {
 			return n, rerr
 		}
+	}
+}
+
+// readIntoBuffers reads src into pooled buffers and hands each one to the
+// tunnel stream, which sends it without copying and then recycles it.
+func readIntoBuffers(dst bufferWriter, src io.Reader) (int64, error) {
+	var n int64
+	for {
+		bp := bufs.Get().(*[]byte)
+		nr, rerr := src.Read(*bp)
+		if nr > 0 {
+			*bp = (*bp)[:nr]
+			if werr := dst.WriteBuffers(mem.BufferSlice{mem.NewBuffer(bp, recycler{})}); werr != nil {
+				return n, werr
+			}
+			n += int64(nr)
+		} else {
+			bufs.Put(bp)
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// writeBuffers writes each frame a tunnel stream received straight from
+// gRPC's buffers to a socket, in one writev.
+func writeBuffers(dst io.Writer, src bufferReader) (int64, error) {
+	var n int64
+	var vec net.Buffers
+	for {
+		data, rerr := src.ReadBuffers()
+		if len(data) > 0 {
+			vec = vec[:0]
+			for _, b := range data {
+				vec = append(vec, b.ReadOnlyData())
+			}
+			nw, werr := vec.WriteTo(dst)
+			data.Free()
+			n += nw
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// recycler puts buffers handed to a tunnel stream back into bufs once gRPC
+// has sent them. Unlike gRPC's default pool it does not zero them: only the
+// bytes just read are ever exposed.
+type recycler struct{}
+
+func (recycler) Get(n int) *[]byte {
+	bp := bufs.Get().(*[]byte)
+	*bp = (*bp)[:n]
+	return bp
+}
+
+func (recycler) Put(bp *[]byte) {
+	if cap(*bp) == BufSize {
+		*bp = (*bp)[:BufSize]
+		bufs.Put(bp)
 	}
 }
 

@@ -583,17 +583,48 @@ func TestConnOnClose(t *testing.T) {
 // agent. Every byte must arrive in order both ways, and a half-close must
 // pass through.
 func TestConnRelayPassesBuffers(t *testing.T) {
+	e := newTunnelEnv(t)
+	left, a := e.open()
+	right, b := e.open()
+	relayBothWays(t, left, a, right, b)
+}
+
+// TestConnRelayToSocket joins a tunnel stream and a TCP connection, the
+// agent's and the CLI's case: frames go to the socket straight from gRPC's
+// buffers (writev), and what the socket gives is read into buffers that the
+// stream sends without copying.
+func TestConnRelayToSocket(t *testing.T) {
+	e := newTunnelEnv(t)
+	left, a := e.open()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	right, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayBothWays(t, left, a, right, b)
+}
+
+// relayBothWays runs relay.Join(a, b) and sends random bytes from left
+// (the far end of a) to right (the far end of b) and back at once, with a
+// half-close after each; every byte must arrive in order.
+func relayBothWays(t *testing.T, left, a, right, b net.Conn) {
 	size := 32 << 20
 	if testing.Short() {
 		size = 2 << 20
 	}
-	e := newTunnelEnv(t)
-	left, a := e.open()
-	right, b := e.open()
+	defer right.Close()
 	joined := make(chan relay.Result, 1)
 	go func() { joined <- relay.Join(a, b) }()
 
-	send := func(c *tunnel.Conn, seed uint64) [32]byte {
+	send := func(c net.Conn, seed uint64) [32]byte {
 		p := make([]byte, size)
 		r := rand.New(rand.NewPCG(seed, seed))
 		for i := range p {
@@ -607,7 +638,7 @@ func TestConnRelayPassesBuffers(t *testing.T) {
 				}
 				q = q[n:]
 			}
-			c.CloseWrite()
+			c.(interface{ CloseWrite() error }).CloseWrite()
 		}()
 		return sha256.Sum256(p)
 	}
