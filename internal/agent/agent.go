@@ -64,6 +64,11 @@ type Options struct {
 	SFTPCommand []string
 	// SSHEnvAllow lists extra environment variables SSH clients may set.
 	SSHEnvAllow []string
+	// SSHDUserCAFile and SSHDKRLFile, if set, are files the agent keeps
+	// for the machine's own sshd (TrustedUserCAKeys and RevokedKeys): the
+	// user CA keys and a KRL of the revoked certificate key ids, rewritten
+	// whenever the trust changes.
+	SSHDUserCAFile, SSHDKRLFile string
 	// Targets are other hosts reachable from the agent (VMs, databases).
 	Targets []Target
 	// Labels describe the agent in inventory.
@@ -99,10 +104,11 @@ type Agent struct {
 	state   *State
 	client  tunnelpb.ControllerClient
 
-	hostKey ssh.Signer
-	sshd    *sshd.Server
-	userCAs atomic.Pointer[[]ssh.PublicKey]
-	revoked atomic.Pointer[map[string]bool] // certificate key ids
+	hostKey   ssh.Signer
+	sshd      *sshd.Server
+	userCAs   atomic.Pointer[[]ssh.PublicKey]
+	revoked   atomic.Pointer[map[string]bool] // certificate key ids
+	sshdFiles *sshdFiles                      // for the machine's own sshd; nil if none
 
 	events chan *tunnelpb.AgentMessage // audit events for the controller
 
@@ -134,6 +140,10 @@ func New(o Options) (*Agent, error) {
 	}
 	if err := a.addTarget(own); err != nil {
 		return nil, err
+	}
+	if o.SSHDUserCAFile != "" || o.SSHDKRLFile != "" {
+		a.sshdFiles = &sshdFiles{caFile: o.SSHDUserCAFile, krlFile: o.SSHDKRLFile, agent: o.Name,
+			log: o.Logger.With("component", "sshd-files"), now: time.Now}
 	}
 	for _, t := range o.Targets {
 		if t.SSH != SSHOff && t.SSH != SSHSystem {
@@ -210,6 +220,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.state = st
 	a.runCtx = ctx
+	// The cached trust serves until the controller sends its own: the SSH
+	// server checks certificates with it, and sshd's files are written
+	// from it even when the controller cannot be reached.
+	if len(st.UserCAKeys) > 0 {
+		a.setTrust(&tunnelpb.Trust{UserCaKeys: st.UserCAKeys, RevokedKeyIds: st.RevokedKeyIDs})
+	}
 	if a.targets[a.self].SSH == SSHBuiltin {
 		if err := a.startSSH(); err != nil {
 			return err

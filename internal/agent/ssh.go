@@ -60,9 +60,10 @@ func loadHostKey(dir string) (ssh.Signer, error) {
 }
 
 // setTrust installs the user CA keys and the revoked certificate key ids
-// the controller sent and caches them, so the agent keeps checking
-// certificates while the controller is away. A host certificate in t (after
-// a host CA rotation) replaces the one the SSH server offers.
+// the controller sent, writes them for the machine's own sshd if asked,
+// and caches them, so the agent keeps checking certificates while the
+// controller is away. A host certificate in t (after a host CA rotation)
+// replaces the one the SSH server offers.
 func (a *Agent) setTrust(t *tunnelpb.Trust) {
 	if t == nil {
 		return
@@ -83,6 +84,7 @@ func (a *Agent) setTrust(t *tunnelpb.Trust) {
 		keys = append(keys, k)
 	}
 	a.userCAs.Store(&keys)
+	a.sshdFiles.update(keys, t.GetRevokedKeyIds())
 	if slices.Equal(a.state.UserCAKeys, t.GetUserCaKeys()) && slices.Equal(a.state.RevokedKeyIDs, t.GetRevokedKeyIds()) {
 		return
 	}
@@ -112,7 +114,6 @@ func (a *Agent) startSSH() error {
 		return err
 	}
 	a.hostKey = key
-	a.setTrust(&tunnelpb.Trust{UserCaKeys: a.state.UserCAKeys, RevokedKeyIds: a.state.RevokedKeyIDs})
 	a.sshd, err = sshd.New(sshd.Options{
 		HostKey:     key,
 		Trust:       a.trusted,

@@ -20,8 +20,16 @@ func newAgentCmd(g *globals) *cobra.Command {
 		Long: `Run an agent. It connects out to the controller (no listening socket),
 joins once with a join token, keeps its credential in --data-dir, and
 reconnects by itself forever. Its own machine is a target named --name
-(ports on its loopback); --target NAME=HOST declares more.`,
-		Example: `  burrow agent --url https://gw.example.com:8443 --token brwj_… --target db=10.0.0.5`,
+(ports on its loopback); --target NAME=HOST declares more.
+
+A machine whose own sshd answers SSH (--ssh system) can have the agent
+keep sshd's TrustedUserCAKeys and RevokedKeys files: with
+--sshd-user-ca-file and --sshd-krl-file the agent rewrites them whenever
+the controller's trust changes (a CA rotation, a revoked token), and at
+start from its cached trust. sshd reads both at each login.`,
+		Example: `  burrow agent --url https://gw.example.com:8443 --token brwj_… --target db=10.0.0.5
+  burrow agent --url https://gw.example.com:8443 --ssh system \
+      --sshd-user-ca-file /etc/ssh/burrow_user_ca.pub --sshd-krl-file /etc/ssh/burrow_revoked.krl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -50,6 +58,8 @@ reconnects by itself forever. Its own machine is a target named --name
 	f.StringArrayVar(&targets, "target", nil, "another reachable host, NAME=HOST[,allow=PORTS][,deny=PORTS][,ssh=system] (repeatable)")
 	f.StringVar(&o.SSH, "ssh", "builtin", "who answers port 22 of this machine: builtin (the agent's SSH server), system (its sshd) or off")
 	f.StringArrayVar(&o.SSHEnvAllow, "ssh-env", nil, "environment variable SSH clients may set besides LANG, LC_*, TERM (repeatable; NAME or PREFIX*)")
+	f.StringVar(&o.SSHDUserCAFile, "sshd-user-ca-file", "", "keep `FILE` holding the user CA keys, for TrustedUserCAKeys of this machine's sshd")
+	f.StringVar(&o.SSHDKRLFile, "sshd-krl-file", "", "keep `FILE` as a KRL of revoked tokens' certificates, for RevokedKeys of this machine's sshd")
 	f.StringVar(&o.Allow, "allow-ports", "", "ports of this machine users may reach, e.g. 22,80,8000-8999 (default all)")
 	f.StringVar(&o.Deny, "deny-ports", "", "ports of this machine users may not reach")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE for inventory (repeatable)")

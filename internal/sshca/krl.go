@@ -75,3 +75,21 @@ func krlSection(kind byte, data []byte) []byte {
 		Data []byte
 	}{kind, data})
 }
+
+// KRLHeader returns the version and generation time of the KRL in b; ok
+// is false when b is not a KRL. With MarshalKRL it tells whether a KRL
+// file already revokes a list: marshal the list with the file's version
+// and time and compare the bytes.
+func KRLHeader(b []byte) (version uint64, generated time.Time, ok bool) {
+	var h struct {
+		Magic     uint64
+		Format    uint32
+		Version   uint64
+		Generated uint64
+		Rest      []byte `ssh:"rest"`
+	}
+	if err := ssh.Unmarshal(b, &h); err != nil || h.Magic != krlMagic || h.Format != krlFormatVersion {
+		return 0, time.Time{}, false
+	}
+	return h.Version, time.Unix(int64(h.Generated), 0), true
+}
