@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc/mem"
+
+	"github.com/burrow-dev/burrow/internal/bufpool"
 )
 
 // BufSize is the copy buffer size: one full tunnel frame.
@@ -142,21 +144,37 @@ func passBuffers(dst bufferWriter, src bufferReader) (int64, error) {
 	}
 }
 
+// Read sizes for readIntoBuffers: a connection starts small, and grows
+// while reads fill the buffer, so a bulk transfer moves in large frames
+// (fewer messages and wakeups per byte) while a quiet connection, which
+// holds its buffer while it waits, holds a small one.
+const (
+	minRead = 16 << 10
+	maxRead = 256 << 10
+)
+
 // readIntoBuffers reads src into pooled buffers and hands each one to the
 // tunnel stream, which sends it without copying and then recycles it.
 func readIntoBuffers(dst bufferWriter, src io.Reader) (int64, error) {
 	var n int64
+	size := minRead
 	for {
-		bp := bufs.Get().(*[]byte)
+		bp := bufpool.Get(size)
 		nr, rerr := src.Read(*bp)
+		switch {
+		case nr == size:
+			size = min(2*size, maxRead)
+		case nr < size/4:
+			size = max(size/2, minRead)
+		}
 		if nr > 0 {
 			*bp = (*bp)[:nr]
-			if werr := dst.WriteBuffers(mem.BufferSlice{mem.NewBuffer(bp, recycler{})}); werr != nil {
+			if werr := dst.WriteBuffers(mem.BufferSlice{mem.NewBuffer(bp, bufpool.Pool{})}); werr != nil {
 				return n, werr
 			}
 			n += int64(nr)
 		} else {
-			bufs.Put(bp)
+			bufpool.Put(bp)
 		}
 		if errors.Is(rerr, io.EOF) {
 			return n, nil
@@ -192,24 +210,6 @@ func writeBuffers(dst io.Writer, src bufferReader) (int64, error) {
 		if rerr != nil {
 			return n, rerr
 		}
-	}
-}
-
-// recycler puts buffers handed to a tunnel stream back into bufs once gRPC
-// has sent them. Unlike gRPC's default pool it does not zero them: only the
-// bytes just read are ever exposed.
-type recycler struct{}
-
-func (recycler) Get(n int) *[]byte {
-	bp := bufs.Get().(*[]byte)
-	*bp = (*bp)[:n]
-	return bp
-}
-
-func (recycler) Put(bp *[]byte) {
-	if cap(*bp) == BufSize {
-		*bp = (*bp)[:BufSize]
-		bufs.Put(bp)
 	}
 }
 

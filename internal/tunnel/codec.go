@@ -3,13 +3,14 @@ package tunnel
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/burrow-dev/burrow/internal/bufpool"
 )
 
 // Codec is the gRPC codec of the controller and of every client of it. A
@@ -51,8 +52,9 @@ type frameCodec struct{ std encoding.CodecV2 }
 
 func (frameCodec) Name() string { return grpcproto.Name }
 
-// Marshal encodes a *frame into one buffer from gRPC's pool, which gRPC
-// returns to the pool once the bytes are written.
+// Marshal encodes a *frame into one buffer from bufpool, which gRPC returns
+// to the pool once the bytes are written. (gRPC's default pool zeroes every
+// buffer it hands out, and has no class between 32 KiB and 1 MiB.)
 func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	f, ok := v.(*frame)
 	if !ok {
@@ -74,10 +76,7 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if f.opened {
 		size += protowire.SizeTag(fieldOpened) + protowire.SizeVarint(1)
 	}
-	pool := mem.BufferPool(framePool{})
-	if size > frameBufSize {
-		pool = mem.DefaultBufferPool()
-	}
+	pool := bufpool.Pool{}
 	buf := pool.Get(size)
 	b := (*buf)[:0]
 	if len(f.data) > 0 {
@@ -114,29 +113,6 @@ func marshalPayload(f *frame) mem.BufferSlice {
 		out = append(out, mem.SliceBuffer(protowire.AppendVarint(protowire.AppendTag(nil, fieldEOF, protowire.VarintType), 1)))
 	}
 	return out
-}
-
-// frameBufSize fits one full data frame and its header.
-const frameBufSize = MaxFrame + 16
-
-// framePool recycles the buffers Marshal encodes into. Unlike gRPC's default
-// pool it does not zero them on Get (Marshal overwrites every byte), and its
-// one size class fits a full frame; the default pool would hand out, and
-// clear, a 1 MiB buffer for a 64 KiB frame.
-type framePool struct{}
-
-var frameBufs = sync.Pool{New: func() any { b := make([]byte, frameBufSize); return &b }}
-
-func (framePool) Get(n int) *[]byte {
-	b := frameBufs.Get().(*[]byte)
-	*b = (*b)[:n]
-	return b
-}
-
-func (framePool) Put(b *[]byte) {
-	if cap(*b) == frameBufSize {
-		frameBufs.Put(b)
-	}
 }
 
 // Unmarshal decodes into a *frame without copying its data. It accepts what

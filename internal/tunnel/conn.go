@@ -18,7 +18,7 @@ import (
 )
 
 // MaxFrame is the largest payload put in one Frame. Larger writes are split.
-const MaxFrame = 64 << 10
+const MaxFrame = 256 << 10
 
 // FrameStream is the part of a gRPC Tunnel or Forward stream (client or
 // server side) that Conn needs. Both ends must use Codec: Conn sends and
