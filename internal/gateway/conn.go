@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/burrow-dev/burrow/internal/sshcert"
 )
 
 // serverVersion is the gateway's SSH identification string.
@@ -74,6 +76,7 @@ func (s *Server) config() *ssh.ServerConfig {
 		PublicKeyCallback: s.checkKey,
 		ServerVersion:     serverVersion,
 	}
+	cfg.Ciphers = sshcert.ServerCiphers()
 	cfg.AddHostKey(s.opts.HostKey)
 	return cfg
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,27 @@ func TestCheckSourceAddress(t *testing.T) {
 	}
 	if CheckSourceAddress(&ssh.Certificate{}, &net.UnixAddr{Name: "x"}) != nil {
 		t.Error("a certificate without the option was refused")
+	}
+}
+
+func TestServerCiphers(t *testing.T) {
+	got := ServerCiphers()
+	if !aesHardware() {
+		if got != nil {
+			t.Fatalf("without AES instructions: %v, want x/crypto's defaults (nil)", got)
+		}
+		return
+	}
+	supported := ssh.SupportedAlgorithms().Ciphers
+	for _, c := range got {
+		if !slices.Contains(supported, c) {
+			t.Errorf("%s is not a cipher x/crypto/ssh supports", c)
+		}
+		if strings.Contains(c, "chacha20") {
+			t.Errorf("%s offered on a CPU with AES instructions", c)
+		}
+	}
+	if got[0] != "aes128-gcm@openssh.com" {
+		t.Errorf("first cipher %s, want aes128-gcm@openssh.com", got[0])
 	}
 }

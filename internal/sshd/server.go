@@ -104,12 +104,16 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("sshd: who am I: %w", err)
 	}
 	s := &Server{opts: o, log: o.Logger, self: self, root: os.Geteuid() == 0, conns: map[net.Conn]struct{}{}}
-	s.config = &ssh.ServerConfig{
-		PublicKeyCallback: s.authenticate,
-		ServerVersion:     "SSH-2.0-burrow",
-	}
+	s.config = s.newConfig()
 	s.config.AddHostKey(o.HostKey)
 	return s, nil
+}
+
+// newConfig is the server configuration without host keys.
+func (s *Server) newConfig() *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{PublicKeyCallback: s.authenticate, ServerVersion: "SSH-2.0-burrow"}
+	cfg.Ciphers = sshcert.ServerCiphers()
+	return cfg
 }
 
 // SetHostCertificate makes the server also offer its host key as cert, a
@@ -123,7 +127,7 @@ func (s *Server) SetHostCertificate(cert *ssh.Certificate) error {
 	if err != nil {
 		return err
 	}
-	cfg := &ssh.ServerConfig{PublicKeyCallback: s.authenticate, ServerVersion: "SSH-2.0-burrow"}
+	cfg := s.newConfig()
 	cfg.AddHostKey(s.opts.HostKey)
 	cfg.AddHostKey(cs)
 	s.mu.Lock()
