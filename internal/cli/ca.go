@@ -28,6 +28,11 @@ const userCAHeader = `# burrow SSH user CA: sshd accepts user certificates signe
 #    while the file it names is missing):
 #      RevokedKeys /etc/ssh/burrow_revoked.krl
 #
+# On a machine that runs a burrow agent, the agent can keep both files
+# itself, rewritten within seconds of every rotation and revocation:
+#      burrow agent ... --sshd-user-ca-file /etc/ssh/burrow_user_ca.pub \
+#                       --sshd-krl-file /etc/ssh/burrow_revoked.krl
+#
 # A certificate's principals are the logins its token may use. Without
 # AuthorizedPrincipalsFile, sshd lets a certificate log in as LOGIN when
 # LOGIN is one of its principals. To decide per login instead, add
