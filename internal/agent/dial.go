@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
@@ -24,7 +25,7 @@ func (a *Agent) dial() (*grpc.ClientConn, error) {
 		return nil, err
 	}
 	return grpc.NewClient(a.addr, append(tunnel.ClientOptions(),
-		grpc.WithTransportCredentials(tlsutil.Credentials(cfg)),
+		grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: a.opts.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: a.opts.MaxBackoff},

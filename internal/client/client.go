@@ -179,7 +179,7 @@ func (c *Client) DialPortForward(ctx context.Context, target string, port int) (
 	if err != nil {
 		return nil, fmt.Errorf("connect to controller %s: %w", c.addr, err)
 	}
-	tc := tlsutil.Client(raw, c.tls) // one network write per Write, not per TLS record
+	tc := tls.Client(raw, c.tls)
 	if dl, ok := ctx.Deadline(); ok {
 		tc.SetDeadline(dl)
 	}
@@ -192,7 +192,7 @@ func (c *Client) DialPortForward(ctx context.Context, target string, port int) (
 	return conn, nil
 }
 
-func (c *Client) upgrade(ctx context.Context, tc *tlsutil.Conn, target string, port int) (net.Conn, error) {
+func (c *Client) upgrade(ctx context.Context, tc *tls.Conn, target string, port int) (net.Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls with controller %s: %w", c.addr, err)
 	}
@@ -217,7 +217,7 @@ func (c *Client) upgrade(ctx context.Context, tc *tlsutil.Conn, target string, p
 // streamConn is an upgraded stream: reads drain the response buffer first.
 type streamConn struct {
 	net.Conn
-	tc *tlsutil.Conn
+	tc *tls.Conn
 	r  *bufio.Reader
 }
 

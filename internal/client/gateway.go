@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -50,7 +51,7 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 			return
 		}
 		c.gw.conn, c.gw.err = grpc.NewClient(c.addr, append(tunnel.ClientOptions(),
-			grpc.WithTransportCredentials(tlsutil.Credentials(cfg)),
+			grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 			grpc.WithConnectParams(reconnect),
 		)...)

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/burrow-dev/burrow/internal/tlsutil"
 )
 
 // HandshakeTimeout bounds the TLS handshake of a new connection, so slow
@@ -102,9 +100,7 @@ func (m *mux) handshake(c net.Conn) {
 		c.Close()
 		return
 	}
-	// Corked: each Write of the gRPC, HTTP or SSH server leaves in one
-	// network write, not one per TLS record.
-	tc := tlsutil.Server(pc, m.cfg)
+	tc := tls.Server(pc, m.cfg)
 	if err := tc.Handshake(); err != nil {
 		m.log.Debug("tls handshake failed", "peer", c.RemoteAddr(), "err", err)
 		c.Close()
