@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -24,8 +25,12 @@ const maxCachedTokens = 10000
 // revocation or deletion made through the returned store (RevokeToken,
 // RevokeSubject, DeleteAgent) empties the cache at once; one made by
 // another process is seen within ttl.
+//
+// Policy, which the dialer reads for every session, is kept the same way,
+// found or not found (most targets have no controller policy); SetPolicy
+// through the returned store forgets them at once.
 func CacheTokens(s Store, ttl time.Duration) *TokenCache {
-	return &TokenCache{Store: s, ttl: ttl, now: time.Now, m: make(map[string]cachedToken)}
+	return &TokenCache{Store: s, ttl: ttl, now: time.Now, m: make(map[string]cachedToken), pol: make(map[string]cachedPolicy)}
 }
 
 // TokenCache is the Store made by CacheTokens.
@@ -34,8 +39,9 @@ type TokenCache struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu sync.Mutex
-	m  map[string]cachedToken // by string(Hash)
+	mu  sync.Mutex
+	m   map[string]cachedToken  // by string(Hash)
+	pol map[string]cachedPolicy // by target
 	// gen counts invalidations: a lookup that read the database before
 	// one does not keep what it read.
 	gen uint64
@@ -43,6 +49,12 @@ type TokenCache struct {
 
 type cachedToken struct {
 	t       Token
+	expires time.Time
+}
+
+type cachedPolicy struct {
+	p       Policy
+	found   bool
 	expires time.Time
 }
 
@@ -89,7 +101,44 @@ func (c *TokenCache) Invalidate() {
 	c.mu.Lock()
 	c.gen++
 	clear(c.m)
+	clear(c.pol)
 	c.mu.Unlock()
+}
+
+// Policy answers from the cache, or from the store (keeping the policy, or
+// its absence, for the TTL).
+func (c *TokenCache) Policy(ctx context.Context, target string) (Policy, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.pol[target]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		if !e.found {
+			return Policy{}, ErrNotFound
+		}
+		return e.p, nil
+	}
+	p, err := c.Store.Policy(ctx, target)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return p, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if len(c.pol) >= maxCachedTokens {
+			clear(c.pol)
+		}
+		c.pol[target] = cachedPolicy{p: p, found: found, expires: now.Add(c.ttl)}
+	}
+	c.mu.Unlock()
+	return p, err
+}
+
+// SetPolicy writes to the store, then empties the cache.
+func (c *TokenCache) SetPolicy(ctx context.Context, p Policy) error {
+	defer c.Invalidate()
+	return c.Store.SetPolicy(ctx, p)
 }
 
 // RevokeToken revokes in the store, then empties the cache.

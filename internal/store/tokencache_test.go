@@ -246,14 +246,14 @@ func TestTokenCacheConcurrentRevocation(t *testing.T) {
 // remove a token must be overridden by TokenCache (and be tested in
 // TestTokenCacheRevocationInvalidates).
 func TestTokenCacheCoversStore(t *testing.T) {
-	invalidates := map[string]bool{"RevokeToken": true, "RevokeSubject": true, "DeleteAgent": true}
+	invalidates := map[string]bool{"RevokeToken": true, "RevokeSubject": true, "DeleteAgent": true, "SetPolicy": true}
 	passThrough := map[string]bool{
 		"CreateToken": true, "TokenByHash": true, "Token": true, "ListTokens": true,
 		"CreateJoinToken": true, "UseJoinToken": true,
 		"UpsertAgent": true, "Agent": true, "ListAgents": true, "TouchAgent": true,
 		"StartSessions": true, "EndSessions": true, "ListSessions": true,
 		"AddSessionEvents": true, "SessionEvents": true,
-		"SetPolicy": true, "Policy": true,
+		"Policy":      true,
 		"CreateCAKey": true, "ListCAKeys": true, "RotateCAKey": true,
 		"AddUserKey": true, "ListUserKeys": true, "UserKeyByFingerprint": true, "DeleteUserKey": true,
 		"Ping": true, "Close": true,
@@ -264,5 +264,66 @@ func TestTokenCacheCoversStore(t *testing.T) {
 		if !invalidates[name] && !passThrough[name] {
 			t.Errorf("Store.%s is new: if it can revoke, delete or change a token, make TokenCache empty the cache in it; then list it in this test", name)
 		}
+	}
+}
+
+// policyStore is a Store with policies in a map that counts lookups.
+type policyStore struct {
+	Store
+	mu      sync.Mutex
+	pol     map[string]Policy
+	lookups atomic.Int64
+}
+
+func (s *policyStore) Policy(_ context.Context, target string) (Policy, error) {
+	s.lookups.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pol[target]
+	if !ok {
+		return Policy{}, ErrNotFound
+	}
+	return p, nil
+}
+
+func (s *policyStore) SetPolicy(_ context.Context, p Policy) error {
+	s.mu.Lock()
+	s.pol[p.Target] = p
+	s.mu.Unlock()
+	return nil
+}
+
+// TestTokenCachePolicies: a policy, and its absence, are kept for the TTL;
+// SetPolicy through the cache is seen at once, one behind its back after
+// the TTL.
+func TestTokenCachePolicies(t *testing.T) {
+	ps := &policyStore{pol: map[string]Policy{"db": {Target: "db", Deny: "22"}}}
+	c, clk := newCache(ps)
+	ctx := t.Context()
+	for range 3 {
+		if p, err := c.Policy(ctx, "db"); err != nil || p.Deny != "22" {
+			t.Fatalf("db: %+v, %v", p, err)
+		}
+		if _, err := c.Policy(ctx, "web"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("web: %v, want ErrNotFound", err)
+		}
+	}
+	if n := ps.lookups.Load(); n != 2 {
+		t.Fatalf("%d store lookups, want 2", n)
+	}
+	if err := c.SetPolicy(ctx, Policy{Target: "web", Allow: "80"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Policy(ctx, "web"); err != nil || p.Allow != "80" {
+		t.Fatalf("web after SetPolicy: %+v, %v", p, err)
+	}
+	c.Policy(ctx, "db")                                    // cached again
+	ps.SetPolicy(ctx, Policy{Target: "db", Deny: "22,23"}) // another controller
+	if p, _ := c.Policy(ctx, "db"); p.Deny != "22" {
+		t.Fatalf("db within the TTL: %+v, want the cached one", p)
+	}
+	clk.Add(3 * time.Second)
+	if p, _ := c.Policy(ctx, "db"); p.Deny != "22,23" {
+		t.Fatalf("db after the TTL: %+v", p)
 	}
 }
