@@ -30,7 +30,7 @@ start from its cached trust. sshd reads both at each login.`,
 		Example: `  burrow agent --url https://gw.example.com:8443 --token brwj_… --target db=10.0.0.5
   burrow agent --url https://gw.example.com:8443 --ssh system \
       --sshd-user-ca-file /etc/ssh/burrow_user_ca.pub --sshd-krl-file /etc/ssh/burrow_revoked.krl`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
