@@ -80,6 +80,8 @@ type Options struct {
 	Version string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Now is the clock that ends retired CA keys' trust; default time.Now.
+	Now func() time.Time
 	// DialTimeout bounds a local connection to a target. Default 5s, below
 	// the controller's 10s open timeout, so the user sees the agent's reason.
 	DialTimeout time.Duration
@@ -109,6 +111,10 @@ type Agent struct {
 	userCAs   atomic.Pointer[[]ssh.PublicKey]
 	revoked   atomic.Pointer[map[string]bool] // certificate key ids
 	sshdFiles *sshdFiles                      // for the machine's own sshd; nil if none
+	// trustMu orders trust changes: from the controller, and the timer
+	// that drops a retired CA key when its overlap ends.
+	trustMu    sync.Mutex
+	trustTimer *time.Timer
 
 	events chan *tunnelpb.AgentMessage // audit events for the controller
 
@@ -117,6 +123,8 @@ type Agent struct {
 	mu       sync.Mutex
 	active   int
 }
+
+func (a *Agent) now() time.Time { return a.opts.Now() }
 
 // New checks o and returns an Agent; Run starts it.
 func New(o Options) (*Agent, error) {
@@ -143,7 +151,7 @@ func New(o Options) (*Agent, error) {
 	}
 	if o.SSHDUserCAFile != "" || o.SSHDKRLFile != "" {
 		a.sshdFiles = &sshdFiles{caFile: o.SSHDUserCAFile, krlFile: o.SSHDKRLFile, agent: o.Name,
-			log: o.Logger.With("component", "sshd-files"), now: time.Now}
+			log: o.Logger.With("component", "sshd-files"), now: o.Now}
 	}
 	for _, t := range o.Targets {
 		if t.SSH != SSHOff && t.SSH != SSHSystem {
@@ -172,6 +180,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	o.DialTimeout = cmpOr(o.DialTimeout, 5*time.Second)
 	o.MinBackoff = cmpOr(o.MinBackoff, 250*time.Millisecond)
@@ -220,11 +231,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.state = st
 	a.runCtx = ctx
+	defer a.stopTrustTimer()
 	// The cached trust serves until the controller sends its own: the SSH
 	// server checks certificates with it, and sshd's files are written
 	// from it even when the controller cannot be reached.
 	if len(st.UserCAKeys) > 0 {
-		a.setTrust(&tunnelpb.Trust{UserCaKeys: st.UserCAKeys, RevokedKeyIds: st.RevokedKeyIDs})
+		a.setTrust(&tunnelpb.Trust{UserCaKeys: st.UserCAKeys, UserCaTrustedUntil: st.UserCATrustedUntil, RevokedKeyIds: st.RevokedKeyIDs})
 	}
 	if a.targets[a.self].SSH == SSHBuiltin {
 		if err := a.startSSH(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -68,14 +69,58 @@ func (a *Agent) setTrust(t *tunnelpb.Trust) {
 	if t == nil {
 		return
 	}
+	a.trustMu.Lock()
+	defer a.trustMu.Unlock()
 	a.setHostCertificate(t.GetHostCertificate())
-	revoked := make(map[string]bool, len(t.GetRevokedKeyIds()))
-	for _, id := range t.GetRevokedKeyIds() {
+	a.applyTrust(t.GetUserCaKeys(), t.GetUserCaTrustedUntil(), t.GetRevokedKeyIds())
+	if slices.Equal(a.state.UserCAKeys, t.GetUserCaKeys()) && slices.Equal(a.state.UserCATrustedUntil, t.GetUserCaTrustedUntil()) &&
+		slices.Equal(a.state.RevokedKeyIDs, t.GetRevokedKeyIds()) {
+		return
+	}
+	a.state.UserCAKeys, a.state.UserCATrustedUntil, a.state.RevokedKeyIDs = t.GetUserCaKeys(), t.GetUserCaTrustedUntil(), t.GetRevokedKeyIds()
+	if err := a.state.Save(a.opts.DataDir); err != nil {
+		a.log.Error("cannot cache the SSH trust", "err", err)
+	}
+}
+
+// stopTrustTimer stops the timer that would drop a retired CA key.
+func (a *Agent) stopTrustTimer() {
+	a.trustMu.Lock()
+	defer a.trustMu.Unlock()
+	if a.trustTimer != nil {
+		a.trustTimer.Stop()
+		a.trustTimer = nil
+	}
+}
+
+// trustSlack is how long after a key's trusted-until time the agent looks
+// again, so that its clock is past it by then.
+const trustSlack = 100 * time.Millisecond
+
+// applyTrust installs the user CA keys still trusted now (a retired key
+// goes at its trusted-until time, by this machine's clock) and the revoked
+// key ids, in the SSH server and in sshd's files. While a retired key
+// remains, a timer applies the same trust again when it ends, so the key
+// goes on time even if the controller is unreachable then.
+func (a *Agent) applyTrust(lines []string, until []int64, revokedIDs []string) {
+	revoked := make(map[string]bool, len(revokedIDs))
+	for _, id := range revokedIDs {
 		revoked[id] = true
 	}
 	a.revoked.Store(&revoked)
+	now := a.now()
 	var keys []ssh.PublicKey
-	for _, line := range t.GetUserCaKeys() {
+	var next time.Time
+	for i, line := range lines {
+		if i < len(until) && until[i] > 0 {
+			end := time.Unix(until[i], 0)
+			if !now.Before(end) {
+				continue // its overlap is over
+			}
+			if next.IsZero() || end.Before(next) {
+				next = end
+			}
+		}
 		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
 			a.log.Error("controller sent an unreadable user CA key", "err", err)
@@ -84,13 +129,18 @@ func (a *Agent) setTrust(t *tunnelpb.Trust) {
 		keys = append(keys, k)
 	}
 	a.userCAs.Store(&keys)
-	a.sshdFiles.update(keys, t.GetRevokedKeyIds())
-	if slices.Equal(a.state.UserCAKeys, t.GetUserCaKeys()) && slices.Equal(a.state.RevokedKeyIDs, t.GetRevokedKeyIds()) {
-		return
+	a.sshdFiles.update(keys, revokedIDs)
+	if a.trustTimer != nil {
+		a.trustTimer.Stop()
+		a.trustTimer = nil
 	}
-	a.state.UserCAKeys, a.state.RevokedKeyIDs = t.GetUserCaKeys(), t.GetRevokedKeyIds()
-	if err := a.state.Save(a.opts.DataDir); err != nil {
-		a.log.Error("cannot cache the SSH trust", "err", err)
+	if !next.IsZero() {
+		a.trustTimer = time.AfterFunc(next.Sub(now)+trustSlack, func() {
+			a.trustMu.Lock()
+			defer a.trustMu.Unlock()
+			a.log.Info("a retired user CA key's overlap ended: no longer trusted")
+			a.applyTrust(lines, until, revokedIDs)
+		})
 	}
 }
 

@@ -17,6 +17,9 @@ type State struct {
 	// UserCAKeys are the user CAs the SSH server trusts, as last sent by
 	// the controller (kept across controller downtime).
 	UserCAKeys []string `json:"user_ca_keys,omitempty"`
+	// UserCATrustedUntil says until when each of UserCAKeys is trusted
+	// (Unix seconds, 0: no end), as last sent by the controller.
+	UserCATrustedUntil []int64 `json:"user_ca_trusted_until,omitempty"`
 	// RevokedKeyIDs are the key ids of certificates the SSH server refuses
 	// (revoked tokens), as last sent by the controller.
 	RevokedKeyIDs []string `json:"revoked_key_ids,omitempty"`

@@ -290,7 +290,7 @@ func (c *Controller) wire() {
 	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
 		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
 		OnPresence:    func(n int) { agents.Set(float64(n)) },
-		UserCAKeys:    c.ca.UserCAKeys,
+		UserCATrust:   c.ca.UserCATrust,
 		RevokedKeyIDs: c.revokedKeyIDs,
 		SignHostKey:   c.signHostKey,
 		// c.dialer is set below, before the gRPC server serves anything.

@@ -53,6 +53,10 @@ func TestRotateOverlap(t *testing.T) {
 	if got := a.UserCAKeys(); !slices.Equal(got, []string{oldLine, next.Public}) {
 		t.Errorf("during the overlap UserCAKeys = %q, want old and new", got)
 	}
+	lines, until := a.UserCATrust()
+	if wantEnd := clk.now().Add(24 * time.Hour).Unix(); !slices.Equal(lines, []string{oldLine, next.Public}) || !slices.Equal(until, []int64{wantEnd, 0}) {
+		t.Errorf("UserCATrust = %q, %v; want old and new, until the overlap end (%d) and 0", lines, until, wantEnd)
+	}
 	clk.advance(24*time.Hour - time.Second)
 	if n := len(a.UserCAKeys()); n != 2 {
 		t.Errorf("a second before the overlap ends %d keys are trusted, want 2", n)

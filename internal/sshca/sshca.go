@@ -197,6 +197,27 @@ func (a *Authority) UserCAKeys() []string {
 	return out
 }
 
+// UserCATrust returns what UserCAKeys does and, for each key, until when
+// it is trusted in Unix seconds (rounded down, so an agent drops it no
+// later than the controller does): a retired key's overlap end, or 0 for
+// the current key. Agents get both, so they stop trusting a retired key
+// on time even while the controller is away.
+func (a *Authority) UserCATrust() (keys []string, until []int64) {
+	now := a.now()
+	for _, k := range a.cur.Load().keys {
+		if !trusted(k, now) {
+			continue
+		}
+		keys = append(keys, k.Public)
+		var u int64
+		if k.RetiredAt != nil && k.TrustedUntil != nil {
+			u = k.TrustedUntil.Unix()
+		}
+		until = append(until, u)
+	}
+	return keys, until
+}
+
 // UserCertRequest says what a user certificate grants.
 type UserCertRequest struct {
 	// KeyID identifies the certificate in the target's logs; it is not a

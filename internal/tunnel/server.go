@@ -42,13 +42,14 @@ type ServerOptions struct {
 	OpenTimeout time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
-	// UserCAKeys, if set, returns the user CA keys (authorized_keys lines)
-	// whose certificates agents' SSH servers accept; it goes to each agent
-	// in its Welcome and in PushTrust.
-	UserCAKeys func() []string
+	// UserCATrust, if set, returns the user CA keys (authorized_keys lines)
+	// whose certificates agents' SSH servers accept, and until when each
+	// is trusted (Unix seconds, 0: no end); it goes to each agent in its
+	// Welcome and in PushTrust.
+	UserCATrust func() (keys []string, until []int64)
 	// RevokedKeyIDs, if set, returns the key ids of certificates agents'
 	// SSH servers must refuse although they are valid (revoked tokens); it
-	// goes with UserCAKeys.
+	// goes with UserCATrust.
 	RevokedKeyIDs func() []string
 	// SignHostKey, if set, certifies an agent's SSH host key (authorized
 	// keys format) for target names; the certificate goes in its Welcome.

@@ -202,8 +202,8 @@ func (s *Server) remember(ctx context.Context, ac *agentConn) error {
 // trust is what agents' SSH servers should accept now.
 func (s *Server) trust() *tunnelpb.Trust {
 	t := &tunnelpb.Trust{}
-	if s.opts.UserCAKeys != nil {
-		t.UserCaKeys = s.opts.UserCAKeys()
+	if s.opts.UserCATrust != nil {
+		t.UserCaKeys, t.UserCaTrustedUntil = s.opts.UserCATrust()
 	}
 	if s.opts.RevokedKeyIDs != nil {
 		t.RevokedKeyIds = s.opts.RevokedKeyIDs()

@@ -116,6 +116,26 @@ func TestSSHDFiles(t *testing.T) {
 		}
 	})
 
+	t.Run("overlap-ends-while-controller-down", func(t *testing.T) {
+		// The trust carries each retired key's overlap end, so the agent
+		// drops the key on time by its own clock, controller or not.
+		s.c.mustBurrow(t, "ca", "rotate", "--user", "--overlap", "6s")
+		all := s.exportedCAKeys(t) // oldest first: the 1 h overlap, the 6 s one, the new key
+		if len(all) != 3 {
+			t.Fatalf("ca export --user after a second rotation: want 3 keys, got %d", len(all))
+		}
+		eventually(t, trustPushMax, "the agent's CA file lists all three CA keys", func() error {
+			return s.caFileHolds(all)
+		})
+		if err := s.c.controller.stop(t, syscall.SIGTERM); err != nil {
+			t.Logf("controller after SIGTERM: %v", err)
+		}
+		took := eventually(t, 30*time.Second, "the agent drops the key whose 6 s overlap ended, with the controller down", func() error {
+			return s.caFileHolds([]ssh.PublicKey{all[0], all[2]})
+		})
+		t.Logf("dropped %v after the controller stopped", took.Round(time.Millisecond))
+	})
+
 	t.Run("restart-without-controller", func(t *testing.T) {
 		// The agent rewrites both files from agent.json at start, even with
 		// the controller down.

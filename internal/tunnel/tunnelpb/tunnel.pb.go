@@ -733,8 +733,14 @@ type Trust struct {
 	// trusted CA and still valid: those of tokens revoked within the longest
 	// certificate lifetime (12 h) that have not expired.
 	RevokedKeyIds []string `protobuf:"bytes,3,rep,name=revoked_key_ids,json=revokedKeyIds,proto3" json:"revoked_key_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// user_ca_trusted_until[i] is when user_ca_keys[i] stops being trusted,
+	// in Unix seconds: the end of a retired key's overlap, 0 for the current
+	// key. An agent drops a key at that time by its own clock, even while the
+	// controller is unreachable (the files it keeps for a machine's own sshd
+	// included). Absent (an older controller): trusted until told otherwise.
+	UserCaTrustedUntil []int64 `protobuf:"varint,4,rep,packed,name=user_ca_trusted_until,json=userCaTrustedUntil,proto3" json:"user_ca_trusted_until,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Trust) Reset() {
@@ -784,6 +790,13 @@ func (x *Trust) GetHostCertificate() string {
 func (x *Trust) GetRevokedKeyIds() []string {
 	if x != nil {
 		return x.RevokedKeyIds
+	}
+	return nil
+}
+
+func (x *Trust) GetUserCaTrustedUntil() []int64 {
+	if x != nil {
+		return x.UserCaTrustedUntil
 	}
 	return nil
 }
@@ -1116,12 +1129,13 @@ const file_tunnel_proto_rawDesc = "" +
 	"\fport_forward\x18\x02 \x01(\v2\x1d.burrow.tunnel.v1.PortForwardH\x00R\vportForward\x12,\n" +
 	"\x04ping\x18\x03 \x01(\v2\x16.burrow.tunnel.v1.PingH\x00R\x04ping\x12/\n" +
 	"\x05trust\x18\x04 \x01(\v2\x17.burrow.tunnel.v1.TrustH\x00R\x05trustB\b\n" +
-	"\x06action\"|\n" +
+	"\x06action\"\xaf\x01\n" +
 	"\x05Trust\x12 \n" +
 	"\fuser_ca_keys\x18\x01 \x03(\tR\n" +
 	"userCaKeys\x12)\n" +
 	"\x10host_certificate\x18\x02 \x01(\tR\x0fhostCertificate\x12&\n" +
-	"\x0frevoked_key_ids\x18\x03 \x03(\tR\rrevokedKeyIds\"\x98\x02\n" +
+	"\x0frevoked_key_ids\x18\x03 \x03(\tR\rrevokedKeyIds\x121\n" +
+	"\x15user_ca_trusted_until\x18\x04 \x03(\x03R\x12userCaTrustedUntil\"\x98\x02\n" +
 	"\aWelcome\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x03(\tR\baccepted\x12@\n" +
