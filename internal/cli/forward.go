@@ -59,6 +59,10 @@ through the controller. 0:REMOTE picks a free local port and prints it.`,
 	return cmd
 }
 
+// gatewayProbe bounds how long port-forward waits for the controller's
+// gRPC side before it falls back to the upgrade door.
+const gatewayProbe = 10 * time.Second
+
 func portForward(ctx context.Context, g *globals, target, address, transport string, specs []forwardSpec) error {
 	c, err := newClient()
 	if err != nil {
@@ -75,6 +79,17 @@ func portForward(ctx context.Context, g *globals, target, address, transport str
 	}
 	if err := checkTarget(ctx, c, target); err != nil {
 		return err
+	}
+	if transport == "gateway" {
+		// The API answered; if its gRPC side does not (an HTTP/1.1-only
+		// proxy in front of the controller), the upgrade door still works.
+		rctx, cancel := context.WithTimeout(ctx, gatewayProbe)
+		err := c.GatewayReady(rctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(g.stderr, "burrow: %v; forwarding with --transport upgrade instead\n", err)
+			dial = c.DialPortForward
+		}
 	}
 	var lns []net.Listener
 	defer func() {

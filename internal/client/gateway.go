@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -85,6 +86,29 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 	}
 	c.gw.worked.Store(true)
 	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
+}
+
+// GatewayReady connects the shared gRPC connection and waits (at most
+// until ctx ends) until it is up, or has failed: a controller behind an
+// HTTP/1.1-only proxy, for one, never gets there.
+func (c *Client) GatewayReady(ctx context.Context) error {
+	gc, err := c.gatewayConn()
+	if err != nil {
+		return err
+	}
+	gc.Connect()
+	for {
+		switch st := gc.GetState(); st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return fmt.Errorf("the controller's gRPC side at %s cannot be reached (%s)", c.addr, st)
+		default:
+			if !gc.WaitForStateChange(ctx, st) {
+				return fmt.Errorf("the controller's gRPC side at %s did not answer: %w", c.addr, ctx.Err())
+			}
+		}
+	}
 }
 
 // Close releases the shared gRPC connection, if one was made.

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/burrow-dev/burrow/internal/burrowtest"
+)
+
+// TestPortForwardBehindHTTP1Proxy: with the controller behind a TLS proxy
+// that speaks only HTTP/1.1 (no gRPC), port-forward's default transport
+// cannot work; it says so and forwards through the upgrade door instead.
+func TestPortForwardBehindHTTP1Proxy(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+
+	// The proxy presents the controller's own certificate, so the pin holds.
+	cert, err := tls.LoadX509KeyPair(filepath.Join(s.DataDir, "tls-cert.pem"), filepath.Join(s.DataDir, "tls-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, _ := url.Parse(s.URL())
+	rp := httputil.NewSingleHostReverseProxy(backend)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rp, ErrorLog: log.New(io.Discard, "", 0)} // refused h2 handshakes are the point
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("BURROW_URL", "https://"+ln.Addr().String())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port)}, &out, &errb) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:\d+`)
+	var addr string
+	for deadline := time.Now().Add(burrowtest.WaitShort); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("port-forward printed no forward:\nstdout %s\nstderr %s", out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "--transport upgrade instead") {
+		t.Errorf("port-forward did not say it falls back to the upgrade door:\n%s", errb.String())
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := []byte("through an HTTP/1.1 proxy\n")
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(burrowtest.WaitShort))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("through the forward: %q, %v\nstderr %s", got, err, errb.String())
+	}
+}
