@@ -14,7 +14,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/bufpool"
 )
 
-// BufSize is the copy buffer size: one full tunnel frame.
+// BufSize is the copy buffer size between two plain connections.
 const BufSize = 64 << 10
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, BufSize); return &b }}
@@ -102,7 +102,7 @@ func pipe(dst, src net.Conn, abort func(error)) int64 {
 }
 
 // copyBuf is io.CopyBuffer without the ReaderFrom/WriterTo shortcuts, so
-// every write is up to one whole buffer (one tunnel frame).
+// every write is up to one whole buffer.
 func copyBuf(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 	var n int64
 	for {
