@@ -73,7 +73,7 @@ func portForward(ctx context.Context, g *globals, target, address, transport str
 	switch transport {
 	case "upgrade":
 	case "gateway":
-		dial = c.DialStream
+		dial = c.OpenStream
 	default:
 		return fmt.Errorf("--transport must be upgrade or gateway, not %q", transport)
 	}
@@ -154,7 +154,7 @@ func serveForward(ctx context.Context, g *globals, dial dialFunc, ln net.Listene
 	}
 }
 
-// dialFunc opens a session: Client.DialPortForward or Client.DialStream.
+// dialFunc opens a session: Client.DialPortForward or Client.OpenStream.
 type dialFunc func(ctx context.Context, target string, port int) (net.Conn, error)
 
 func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, target string, port int) {
@@ -169,6 +169,11 @@ func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, 
 	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
 	defer stop()
 	relay.Join(local, remote)
+	if s, ok := remote.(interface{ EndError() error }); ok {
+		if err := client.Refusal(s.EndError()); err != nil { // after an optimistic open
+			fmt.Fprintf(g.stderr, "burrow: forward %s -> %s:%d: %s\n", local.RemoteAddr(), target, port, describe(err))
+		}
+	}
 }
 
 func newProxyCmd(g *globals) *cobra.Command {

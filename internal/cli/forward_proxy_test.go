@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrow-dev/burrow/internal/agent"
 	"github.com/burrow-dev/burrow/internal/burrowtest"
 )
 
@@ -78,5 +79,67 @@ func TestPortForwardBehindHTTP1Proxy(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(burrowtest.WaitShort))
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("through the forward: %q, %v\nstderr %s", got, err, errb.String())
+	}
+}
+
+// TestPortForwardOptimisticRefusal: once a session has opened, port-forward
+// starts the next ones without waiting for the controller (what the user's
+// side sends first goes with the open). A refusal then still reaches the
+// user: the local connection closes and the controller's words are printed.
+func TestPortForwardOptimisticRefusal(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", func(o *agent.Options) { o.Deny = "25" })
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port), "0:25"}, &out, &errb) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:(\d+)`)
+	addrs := map[string]string{}
+	for deadline := time.Now().Add(burrowtest.WaitShort); len(addrs) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, m := range addrRE.FindAllStringSubmatch(out.String(), -1) {
+			addrs[m[2]] = m[1]
+		}
+	}
+	if len(addrs) < 2 {
+		t.Fatalf("port-forward printed %v:\n%s\n%s", addrs, out.String(), errb.String())
+	}
+	echo := func(addr string) error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(burrowtest.WaitShort))
+		msg := []byte("hello\n")
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil {
+			return err
+		}
+		return nil
+	}
+	if err := echo(addrs[strconv.Itoa(port)]); err != nil { // the first session waits for the answer
+		t.Fatalf("echo through the allowed forward: %v\n%s", err, errb.String())
+	}
+	if err := echo(addrs["25"]); err == nil {
+		t.Fatal("a forward to a port the agent forbids carried data")
+	}
+	want := "port 25 on web-1 is forbidden"
+	for deadline := time.Now().Add(burrowtest.WaitShort); !strings.Contains(errb.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("port-forward's stderr does not say %q:\n%s", want, errb.String())
+		}
+	}
+	if err := echo(addrs[strconv.Itoa(port)]); err != nil {
+		t.Fatalf("echo through the allowed forward after the refusal: %v", err)
 	}
 }

@@ -88,6 +88,49 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
 }
 
+// OpenStream is DialStream without waiting for the controller's answer,
+// once a session has opened on this client: the session starts at once,
+// and what the user's side sends first travels with the open (one round
+// trip less, as with TCP Fast Open). A refusal then ends the stream
+// instead: after Close, Refusal(conn.EndError()) tells it. The first
+// session waits, so that a wrong token or target fails as DialStream does.
+func (c *Client) OpenStream(ctx context.Context, target string, port int) (net.Conn, error) {
+	if !c.gw.worked.Load() {
+		return c.DialStream(ctx, target, port)
+	}
+	gc, err := c.gatewayConn()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.cfg.Token,
+		"burrow-target", target, "burrow-port", strconv.Itoa(port))
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx, grpc.WaitForReady(true))
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	// The controller's opened frame carries no data; the conn skips it.
+	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
+}
+
+// Refusal returns the controller's refusal of a session, when err (a
+// session stream's end) is one, and nil for anything else: a clean end, an
+// abort, a cancellation.
+func Refusal(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return nil
+	}
+	switch st.Code() {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.InvalidArgument, codes.Unavailable, codes.DeadlineExceeded:
+		return fromStatus(err)
+	}
+	return nil
+}
+
 // GatewayReady connects the shared gRPC connection and waits (at most
 // until ctx ends) until it is up, or has failed: a controller behind an
 // HTTP/1.1-only proxy, for one, never gets there.

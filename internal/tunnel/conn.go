@@ -56,6 +56,7 @@ type Conn struct {
 	closeOne sync.Once
 	closed   chan struct{}
 	ended    chan struct{} // closed when Recv has returned its final error
+	endErr   error         // that error, unless the peer half-closed first; set before ended
 	gotEOF   atomic.Bool   // the peer half-closed cleanly
 	sentEOF  atomic.Bool   // we half-closed
 	onClose  func()
@@ -106,6 +107,7 @@ func (c *Conn) receive() {
 		switch {
 		case err != nil:
 			if !c.gotEOF.Load() {
+				c.endErr = err
 				c.deliver(recvResult{err: err})
 			}
 			return
@@ -314,6 +316,15 @@ func (c *Conn) Close() error {
 		}
 	})
 	return err
+}
+
+// EndError waits, after Close, until the stream has ended and returns how
+// it ended on the receiving side: nil after the peer's clean half-close,
+// else the stream's final error (for a gateway session refused after an
+// optimistic open, the controller's status).
+func (c *Conn) EndError() error {
+	<-c.ended
+	return c.endErr
 }
 
 // Finished reports whether both directions ended with a clean half-close.
