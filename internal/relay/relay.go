@@ -59,9 +59,9 @@ func Join(a, b net.Conn) Result {
 		a.Close()
 		b.Close()
 	}
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); r.AToB = pipe(b, a, abort) }()
-	go func() { defer wg.Done(); r.BToA = pipe(a, b, abort) }()
+	r.BToA = pipe(a, b, abort) // in the caller's goroutine: one fewer per session
 	wg.Wait()
 	a.Close()
 	b.Close()
