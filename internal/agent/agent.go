@@ -115,6 +115,7 @@ type Agent struct {
 	// that drops a retired CA key when its overlap ends.
 	trustMu    sync.Mutex
 	trustTimer *time.Timer
+	trustGen   uint64 // counts trust changes; a timer from an older one does nothing
 
 	events chan *tunnelpb.AgentMessage // audit events for the controller
 

@@ -87,6 +87,7 @@ func (a *Agent) setTrust(t *tunnelpb.Trust) {
 func (a *Agent) stopTrustTimer() {
 	a.trustMu.Lock()
 	defer a.trustMu.Unlock()
+	a.trustGen++ // a callback already waiting for trustMu finds it stale
 	if a.trustTimer != nil {
 		a.trustTimer.Stop()
 		a.trustTimer = nil
@@ -130,14 +131,19 @@ func (a *Agent) applyTrust(lines []string, until []int64, revokedIDs []string) {
 	}
 	a.userCAs.Store(&keys)
 	a.sshdFiles.update(keys, revokedIDs)
+	a.trustGen++
 	if a.trustTimer != nil {
-		a.trustTimer.Stop()
+		a.trustTimer.Stop() // its callback may be waiting for trustMu already: gen stops it
 		a.trustTimer = nil
 	}
 	if !next.IsZero() {
+		gen := a.trustGen
 		a.trustTimer = time.AfterFunc(next.Sub(now)+trustSlack, func() {
 			a.trustMu.Lock()
 			defer a.trustMu.Unlock()
+			if a.trustGen != gen {
+				return // newer trust came in meanwhile
+			}
 			a.log.Info("a retired user CA key's overlap ended: no longer trusted")
 			a.applyTrust(lines, until, revokedIDs)
 		})

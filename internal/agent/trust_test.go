@@ -54,3 +54,32 @@ func TestRetiredCAKeyEnds(t *testing.T) {
 		t.Fatalf("left trusting %s, want the current key", trusts()[0])
 	}
 }
+
+// TestStaleTrustTimer: the timer of an older trust, already fired and
+// waiting for the lock while a newer trust is applied, must not put the
+// older trust back (it would forget the newer revocations).
+func TestStaleTrustTimer(t *testing.T) {
+	a, err := New(Options{URL: "https://127.0.0.1:1", DataDir: t.TempDir(), Name: "web-1", SSH: "off",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.state = &State{}
+	defer a.stopTrustTimer()
+	line := func(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+	soon, current := newCAKey(t), newCAKey(t)
+	a.setTrust(&tunnelpb.Trust{
+		UserCaKeys:         []string{line(soon), line(current)},
+		UserCaTrustedUntil: []int64{time.Now().Add(time.Second).Unix(), 0},
+	})
+	// Hold the lock past the timer, as a controller push would while it
+	// writes sshd's files, and apply the newer trust under it.
+	a.trustMu.Lock()
+	time.Sleep(2500 * time.Millisecond)
+	a.applyTrust([]string{line(current)}, []int64{0}, []string{"burrow:alice:t1"})
+	a.trustMu.Unlock()
+	time.Sleep(200 * time.Millisecond) // room for a stale callback to run
+	if !a.isRevoked("burrow:alice:t1") {
+		t.Fatal("the older trust's timer put back a revocation list without the newer revocation")
+	}
+}

@@ -88,6 +88,7 @@ func portForward(ctx context.Context, g *globals, target, address, transport str
 		cancel()
 		if err != nil {
 			fmt.Fprintf(g.stderr, "burrow: %v; forwarding with --transport upgrade instead\n", err)
+			c.DropGateway()
 			dial = c.DialPortForward
 		}
 	}
@@ -169,8 +170,12 @@ func forwardOne(ctx context.Context, g *globals, dial dialFunc, local net.Conn, 
 	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
 	defer stop()
 	relay.Join(local, remote)
-	if s, ok := remote.(interface{ EndError() error }); ok {
-		if err := client.Refusal(s.EndError()); err != nil { // after an optimistic open
+	// After an optimistic open, a refusal ends the stream before it opened.
+	if s, ok := remote.(interface {
+		Opened() bool
+		EndError() error
+	}); ok && !s.Opened() {
+		if err := client.Refusal(s.EndError()); err != nil {
 			fmt.Fprintf(g.stderr, "burrow: forward %s -> %s:%d: %s\n", local.RemoteAddr(), target, port, describe(err))
 		}
 	}

@@ -95,7 +95,9 @@ func TestPortForwardOptimisticRefusal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb lockedBuffer
 	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port), "0:25"}, &out, &errb) }()
+	go func() {
+		done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port), "0:25"}, &out, &errb)
+	}()
 	defer func() {
 		cancel()
 		<-done
@@ -141,5 +143,60 @@ func TestPortForwardOptimisticRefusal(t *testing.T) {
 	}
 	if err := echo(addrs[strconv.Itoa(port)]); err != nil {
 		t.Fatalf("echo through the allowed forward after the refusal: %v", err)
+	}
+}
+
+// TestPortForwardLostSessionIsNoRefusal: a session that had opened and is
+// then cut (the controller restarts) is not reported as refused.
+func TestPortForwardLostSessionIsNoRefusal(t *testing.T) {
+	s := burrowtest.Start(t)
+	a := s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port)}, &out, &errb) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:\d+`)
+	var addr string
+	for deadline := time.Now().Add(burrowtest.WaitShort); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("port-forward printed no forward:\n%s", errb.String())
+	}
+	roundTrip := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(burrowtest.WaitShort))
+		if _, err := c.Write([]byte("x")); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, 1))
+		return err
+	}
+	for i := range 2 { // the second session opens optimistically
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := roundTrip(c); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if i == 1 {
+			s.RestartController()
+			a.WaitWelcome(t)
+			io.Copy(io.Discard, c) // ends when port-forward closes it
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // port-forward prints after closing
+	if strings.Contains(errb.String(), "burrow: forward") {
+		t.Errorf("a session cut after it opened was reported as refused:\n%s", errb.String())
 	}
 }

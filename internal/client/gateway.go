@@ -85,15 +85,18 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 		return nil, fromStatus(err)
 	}
 	c.gw.worked.Store(true)
-	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
+	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil)
+	conn.MarkOpened()
+	return conn, nil
 }
 
 // OpenStream is DialStream without waiting for the controller's answer,
 // once a session has opened on this client: the session starts at once,
 // and what the user's side sends first travels with the open (one round
 // trip less, as with TCP Fast Open). A refusal then ends the stream
-// instead: after Close, Refusal(conn.EndError()) tells it. The first
-// session waits, so that a wrong token or target fails as DialStream does.
+// instead: after Close, a conn that never Opened() has its refusal in
+// Refusal(conn.EndError()). The first session waits, so that a wrong token
+// or target fails as DialStream does.
 func (c *Client) OpenStream(ctx context.Context, target string, port int) (net.Conn, error) {
 	if !c.gw.worked.Load() {
 		return c.DialStream(ctx, target, port)
@@ -129,6 +132,15 @@ func Refusal(err error) error {
 		return fromStatus(err)
 	}
 	return nil
+}
+
+// DropGateway closes the shared gRPC connection, which would otherwise
+// keep trying to reconnect, after GatewayReady failed; the client then
+// opens sessions with DialPortForward only.
+func (c *Client) DropGateway() {
+	if gc, err := c.gatewayConn(); err == nil {
+		gc.Close()
+	}
 }
 
 // GatewayReady connects the shared gRPC connection and waits (at most

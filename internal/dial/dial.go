@@ -9,12 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc/mem"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/mem"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/auth"

@@ -189,14 +189,15 @@ func readIntoBuffers(dst bufferWriter, src io.Reader) (int64, error) {
 // gRPC's buffers to a socket, in one writev.
 func writeBuffers(dst io.Writer, src bufferReader) (int64, error) {
 	var n int64
-	var vec net.Buffers
+	var backing net.Buffers // WriteTo consumes the slice it is given, not this one
 	for {
 		data, rerr := src.ReadBuffers()
 		if len(data) > 0 {
-			vec = vec[:0]
+			backing = backing[:0]
 			for _, b := range data {
-				vec = append(vec, b.ReadOnlyData())
+				backing = append(backing, b.ReadOnlyData())
 			}
+			vec := backing
 			nw, werr := vec.WriteTo(dst)
 			data.Free()
 			n += nw

@@ -58,6 +58,7 @@ type Conn struct {
 	ended    chan struct{} // closed when Recv has returned its final error
 	endErr   error         // that error, unless the peer half-closed first; set before ended
 	gotEOF   atomic.Bool   // the peer half-closed cleanly
+	opened   atomic.Bool   // the peer said the session opened
 	sentEOF  atomic.Bool   // we half-closed
 	onClose  func()
 }
@@ -114,6 +115,8 @@ func (c *Conn) receive() {
 		case c.gotEOF.Load():
 			// Data after eof is a protocol violation; drop it.
 			f.payload.Free()
+		case f.opened && f.payload.Len() == 0:
+			c.opened.Store(true)
 		case f.eof:
 			if f.payload.Len() > 0 && !c.deliver(recvResult{data: f.payload}) {
 				return
@@ -266,8 +269,10 @@ func (c *Conn) WriteBuffers(data mem.BufferSlice) error {
 func (c *Conn) send(f *frame) error {
 	select {
 	case <-c.closed:
+		f.payload.Free() // WriteBuffers handed it over; gRPC never saw it
 		return net.ErrClosed
 	case <-c.writeDL.wait():
+		f.payload.Free()
 		return os.ErrDeadlineExceeded
 	default:
 	}
@@ -317,6 +322,14 @@ func (c *Conn) Close() error {
 	})
 	return err
 }
+
+// Opened reports whether the peer said the session opened: an opened
+// frame came through this conn, or MarkOpened was called by whoever read
+// that frame before the conn existed.
+func (c *Conn) Opened() bool { return c.opened.Load() }
+
+// MarkOpened records that the peer's opened frame was read already.
+func (c *Conn) MarkOpened() { c.opened.Store(true) }
 
 // EndError waits, after Close, until the stream has ended and returns how
 // it ended on the receiving side: nil after the peer's clean half-close,
