@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -47,38 +48,12 @@ func TestPortForwardBehindHTTP1Proxy(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	t.Setenv("BURROW_URL", "https://"+ln.Addr().String())
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
-	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port)}, &out, &errb) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:\d+`)
-	var addr string
-	for deadline := time.Now().Add(burrowtest.WaitShort); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatalf("port-forward printed no forward:\nstdout %s\nstderr %s", out.String(), errb.String())
-	}
+	addrs, errb := startPortForward(t, port)
 	if !strings.Contains(errb.String(), "--transport upgrade instead") {
 		t.Errorf("port-forward did not say it falls back to the upgrade door:\n%s", errb.String())
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	msg := []byte("through an HTTP/1.1 proxy\n")
-	c.Write(msg)
-	got := make([]byte, len(msg))
-	c.SetReadDeadline(time.Now().Add(burrowtest.WaitShort))
-	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("through the forward: %q, %v\nstderr %s", got, err, errb.String())
+	if err := echoOnce(addrs[port]); err != nil {
+		t.Fatalf("through the forward: %v\nstderr %s", err, errb.String())
 	}
 }
 
@@ -92,47 +67,11 @@ func TestPortForwardOptimisticRefusal(t *testing.T) {
 	port := burrowtest.Echo(t)
 	cliEnv(t, s)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port), "0:25"}, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:(\d+)`)
-	addrs := map[string]string{}
-	for deadline := time.Now().Add(burrowtest.WaitShort); len(addrs) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, m := range addrRE.FindAllStringSubmatch(out.String(), -1) {
-			addrs[m[2]] = m[1]
-		}
-	}
-	if len(addrs) < 2 {
-		t.Fatalf("port-forward printed %v:\n%s\n%s", addrs, out.String(), errb.String())
-	}
-	echo := func(addr string) error {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(burrowtest.WaitShort))
-		msg := []byte("hello\n")
-		if _, err := c.Write(msg); err != nil {
-			return err
-		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(c, got); err != nil {
-			return err
-		}
-		return nil
-	}
-	if err := echo(addrs[strconv.Itoa(port)]); err != nil { // the first session waits for the answer
+	addrs, errb := startPortForward(t, port, 25)
+	if err := echoOnce(addrs[port]); err != nil { // the first session waits for the answer
 		t.Fatalf("echo through the allowed forward: %v\n%s", err, errb.String())
 	}
-	if err := echo(addrs["25"]); err == nil {
+	if err := echoOnce(addrs[25]); err == nil {
 		t.Fatal("a forward to a port the agent forbids carried data")
 	}
 	want := "port 25 on web-1 is forbidden"
@@ -141,7 +80,7 @@ func TestPortForwardOptimisticRefusal(t *testing.T) {
 			t.Fatalf("port-forward's stderr does not say %q:\n%s", want, errb.String())
 		}
 	}
-	if err := echo(addrs[strconv.Itoa(port)]); err != nil {
+	if err := echoOnce(addrs[port]); err != nil {
 		t.Fatalf("echo through the allowed forward after the refusal: %v", err)
 	}
 }
@@ -154,24 +93,7 @@ func TestPortForwardLostSessionIsNoRefusal(t *testing.T) {
 	port := burrowtest.Echo(t)
 	cliEnv(t, s)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
-	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"port-forward", "web-1", "0:" + strconv.Itoa(port)}, &out, &errb) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:\d+`)
-	var addr string
-	for deadline := time.Now().Add(burrowtest.WaitShort); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatalf("port-forward printed no forward:\n%s", errb.String())
-	}
+	addrs, errb := startPortForward(t, port)
 	roundTrip := func(c net.Conn) error {
 		c.SetDeadline(time.Now().Add(burrowtest.WaitShort))
 		if _, err := c.Write([]byte("x")); err != nil {
@@ -181,7 +103,7 @@ func TestPortForwardLostSessionIsNoRefusal(t *testing.T) {
 		return err
 	}
 	for i := range 2 { // the second session opens optimistically
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", addrs[port])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,4 +121,58 @@ func TestPortForwardLostSessionIsNoRefusal(t *testing.T) {
 	if strings.Contains(errb.String(), "burrow: forward") {
 		t.Errorf("a session cut after it opened was reported as refused:\n%s", errb.String())
 	}
+}
+
+// startPortForward runs `burrow port-forward web-1 REMOTE...` until the
+// test ends and returns the local address printed for each remote port,
+// and its stderr.
+func startPortForward(t *testing.T, remotes ...int) (addrs map[int]string, stderr *lockedBuffer) {
+	t.Helper()
+	args := []string{"port-forward", "web-1"}
+	for _, r := range remotes {
+		args = append(args, "0:"+strconv.Itoa(r))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	stderr = &lockedBuffer{}
+	done := make(chan int)
+	go func() { done <- Main(ctx, args, &out, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	addrRE := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:(\d+)`)
+	addrs = map[int]string{}
+	for deadline := time.Now().Add(burrowtest.WaitShort); len(addrs) < len(remotes); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("port-forward printed %v:\n%s\n%s", addrs, out.String(), stderr.String())
+		}
+		for _, m := range addrRE.FindAllStringSubmatch(out.String(), -1) {
+			r, _ := strconv.Atoi(m[2])
+			addrs[r] = m[1]
+		}
+	}
+	return addrs, stderr
+}
+
+// echoOnce sends a line through addr and reads it back.
+func echoOnce(addr string) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(burrowtest.WaitShort))
+	msg := []byte("hello\n")
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if !bytes.Equal(got, msg) {
+		return fmt.Errorf("echoed %q, want %q", got, msg)
+	}
+	return nil
 }
