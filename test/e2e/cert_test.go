@@ -354,9 +354,21 @@ func (s *certSuite) startSSHD(t *testing.T, caExport string) {
 	s.caFile = filepath.Join(s.dir, "burrow_user_ca.pub")
 	s.krlFile = filepath.Join(s.dir, "burrow_revoked.krl")
 	s.burrow(t, nil, "ca", "krl", "--out", s.krlFile) // first: sshd refuses every key while it is missing
-	hostKey := filepath.Join(s.dir, "ssh_host_ed25519_key")
+	if err := os.WriteFile(s.caFile, []byte(caExport), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.sshd = startCASSHD(t, s.procs, s.c.topo.priv, s.dir, s.caFile, s.krlFile)
+}
+
+// startCASSHD runs Debian's sshd on ns's loopback port 22, trusting
+// burrow certificates through caFile (TrustedUserCAKeys) and refusing those
+// in krlFile (RevokedKeys), with no other way to log in; it returns once
+// sshd accepts connections.
+func startCASSHD(t *testing.T, ps *procs, ns netns, dir, caFile, krlFile string) *proc {
+	t.Helper()
+	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
 	keygen(t, hostKey, "e2e-sshd")
-	conf := filepath.Join(s.dir, "sshd_config")
+	conf := filepath.Join(dir, "sshd_config")
 	confText := fmt.Sprintf(`ListenAddress 127.0.0.1
 HostKey %s
 TrustedUserCAKeys %s
@@ -368,29 +380,27 @@ PermitRootLogin prohibit-password
 UsePAM no
 PidFile none
 LogLevel VERBOSE
-`, hostKey, s.caFile, s.krlFile)
-	if err := os.WriteFile(s.caFile, []byte(caExport), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, hostKey, caFile, krlFile)
 	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // its privilege separation directory
 		t.Fatal(err)
 	}
-	s.sshd = s.procs.start(t, s.c.topo.priv, "sshd", nil, sshdPath, "-D", "-e", "-f", conf, "-p", "22")
-	eventually(t, sshdReady, "sshd accepts in priv", func() error {
-		if !s.sshd.running() {
-			t.Fatalf("sshd exited: %v\n%s", s.sshd.exitErr(), s.sshd.output())
+	sshd := ps.start(t, ns, "sshd", nil, sshdPath, "-D", "-e", "-f", conf, "-p", "22")
+	eventually(t, sshdReady, "sshd accepts", func() error {
+		if !sshd.running() {
+			t.Fatalf("sshd exited: %v\n%s", sshd.exitErr(), sshd.output())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		defer cancel()
-		conn, err := s.c.topo.priv.dial(ctx, "127.0.0.1:22")
+		conn, err := ns.dial(ctx, "127.0.0.1:22")
 		if err != nil {
 			return err
 		}
 		return conn.Close()
 	})
+	return sshd
 }
 
 // sshdKnownHosts writes a known_hosts file naming sshd's host key as

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -302,38 +301,5 @@ func (s *sshdFilesSuite) ssh(t *testing.T, key, command string) result {
 // as its TrustedUserCAKeys and RevokedKeys, and no other way to log in.
 func (s *sshdFilesSuite) startSSHD(t *testing.T) {
 	t.Helper()
-	hostKey := filepath.Join(s.dir, "ssh_host_ed25519_key")
-	keygen(t, hostKey, "e2e-sshd-files")
-	conf := filepath.Join(s.dir, "sshd_config")
-	confText := fmt.Sprintf(`ListenAddress 127.0.0.1
-HostKey %s
-TrustedUserCAKeys %s
-RevokedKeys %s
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-PidFile none
-LogLevel VERBOSE
-`, hostKey, s.caFile, s.krlFile)
-	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // its privilege separation directory
-		t.Fatal(err)
-	}
-	s.sshd = s.procs.start(t, s.c.topo.priv, "sshd", nil, sshdPath, "-D", "-e", "-f", conf, "-p", "22")
-	eventually(t, sshdReady, "sshd accepts in priv", func() error {
-		if !s.sshd.running() {
-			t.Fatalf("sshd exited: %v\n%s", s.sshd.exitErr(), s.sshd.output())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-		defer cancel()
-		conn, err := s.c.topo.priv.dial(ctx, "127.0.0.1:22")
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	})
+	s.sshd = startCASSHD(t, s.procs, s.c.topo.priv, s.dir, s.caFile, s.krlFile)
 }
