@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -199,7 +200,7 @@ func (r *cursor) remaining() int {
 
 // varint decodes one varint, which may straddle buffers.
 func (r *cursor) varint() (uint64, error) {
-	var tmp [binaryMaxVarint]byte
+	var tmp [binary.MaxVarintLen64]byte
 	n := r.peek(tmp[:])
 	x, used := protowire.ConsumeVarint(tmp[:n])
 	if used < 0 {
@@ -209,7 +210,6 @@ func (r *cursor) varint() (uint64, error) {
 	return x, nil
 }
 
-const binaryMaxVarint = 10
 
 // length reads a length prefix and checks it against what is left.
 func (r *cursor) length() (int, error) {
