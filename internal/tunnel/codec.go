@@ -210,7 +210,6 @@ func (r *cursor) varint() (uint64, error) {
 	return x, nil
 }
 
-
 // length reads a length prefix and checks it against what is left.
 func (r *cursor) length() (int, error) {
 	x, err := r.varint()
