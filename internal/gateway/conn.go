@@ -30,7 +30,7 @@ type conn struct {
 func (s *Server) handle(c net.Conn) {
 	remote := hostOf(c.RemoteAddr())
 	c.SetDeadline(time.Now().Add(s.opts.LoginGraceTime)) // a real deadline, not the injectable clock
-	sc, chans, reqs, err := ssh.NewServerConn(c, s.config())
+	sc, chans, reqs, err := ssh.NewServerConn(sshcert.PreferGCM(c, s.config()))
 	if err != nil {
 		var ae *ssh.ServerAuthError
 		if errors.As(err, &ae) {
@@ -47,7 +47,7 @@ func (s *Server) handle(c net.Conn) {
 	defer cancel()
 	cn := &conn{s: s, sc: sc, login: l, ctx: ctx,
 		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
-	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User())
+	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User(), "cipher", sshcert.Cipher(sc.Conn))
 	go cn.globalRequests(reqs)
 	if s.opts.KeepaliveInterval > 0 {
 		go cn.keepalive(s.opts.KeepaliveInterval, s.opts.KeepaliveTimeout)

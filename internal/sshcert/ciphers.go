@@ -10,12 +10,11 @@ import (
 // client's order picks the cipher, and OpenSSH puts ChaCha20-Poly1305
 // first; but x/crypto has no assembly for it on amd64, so on a CPU with AES
 // instructions it runs several times slower than AES-GCM (it was 45% of the
-// gateway's CPU under scp). There the servers leave it out, and OpenSSH's
-// next choice, aes128-ctr with HMAC-SHA-256, is about as fast as its
-// ChaCha20 was slow. AES-GCM is faster still (-30% time for a download
-// through ssh -J), so `burrow ssh-config` asks for it first; the CTR modes
-// stay offered for clients without GCM (PuTTY before 0.76, Paramiko).
-// Without AES instructions (nil) x/crypto's defaults apply.
+// gateway's CPU under scp). There the servers leave it out; PreferGCM then
+// steers OpenSSH past its next choice, aes128-ctr, to AES-GCM. The CTR
+// modes stay offered for clients without GCM (PuTTY before 0.76, Paramiko,
+// OpenSSH configured without it). Without AES instructions (nil)
+// x/crypto's defaults apply.
 func ServerCiphers() []string {
 	if !aesHardware() {
 		return nil

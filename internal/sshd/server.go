@@ -260,7 +260,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	cn := &conn{srv: s, sc: sc, ctx: ctx, parent: parent, login: sc.Permissions.Extensions[extLogin], perms: sc.Permissions}
 	cn.log = s.log.With("login", cn.login, "key_id", sc.Permissions.Extensions[extKeyID])
-	cn.log.Info("ssh login")
+	cn.log.Info("ssh login", "cipher", sshcert.Cipher(sc.Conn))
 	cn.event(EventLogin, sc.Permissions.Extensions[extKeyID], nil)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -284,7 +284,7 @@ func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, 
 	s.mu.Lock()
 	cfg := s.config
 	s.mu.Unlock()
-	return ssh.NewServerConn(c, cfg)
+	return ssh.NewServerConn(sshcert.PreferGCM(c, cfg))
 }
 
 // track registers c, or says the server is closed.

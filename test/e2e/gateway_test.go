@@ -37,6 +37,7 @@ func TestGateway(t *testing.T) {
 	t.Run("jump-true", s.testJumpTrue)
 	t.Run("jump-on-the-main-port", s.testJumpMainPort)
 	t.Run("jump-over-tls", s.testJumpOverTLS)
+	t.Run("ciphers", s.testCiphers)
 	t.Run("session-banner", s.testSessionBanner)
 	t.Run("refused-without-certificate", s.testNoCertificate)
 	t.Run("unknown-target", s.testUnknownTarget)
@@ -125,6 +126,30 @@ func (s *gatewaySuite) testJumpTrue(t *testing.T) {
 	r := s.ssh(s.config, "-J", s.jump, "root@"+targetName, "echo through-the-gateway; exit 7")
 	if r.exitCode != 7 || strings.TrimSpace(r.stdout) != "through-the-gateway" {
 		t.Fatalf("want output through-the-gateway and exit 7: %v", r)
+	}
+}
+
+var kexCipher = regexp.MustCompile(`kex: server->client cipher: (\S+)`)
+
+// testCiphers: OpenSSH with its default order (CTR before GCM) gets
+// AES-GCM on both layers of a jump, and one whose Ciphers leave GCM out
+// still gets in (sshcert.PreferGCM).
+func (s *gatewaySuite) testCiphers(t *testing.T) {
+	ciphers := func(r result) []string {
+		var got []string
+		for _, m := range kexCipher.FindAllStringSubmatch(r.stderr, -1) {
+			got = append(got, m[1])
+		}
+		return got
+	}
+	r := s.ssh(s.config, "-v", "-J", s.jump, "root@"+targetName, "true")
+	if got := ciphers(r); r.err != nil || len(got) != 2 || got[0] != "aes128-gcm@openssh.com" || got[1] != "aes128-gcm@openssh.com" {
+		t.Fatalf("default ciphers: negotiated %q, want aes128-gcm@openssh.com for the gateway and the target: %v", got, r)
+	}
+	// -o is not passed on to the jump ssh: only the target's layer is CTR.
+	r = s.ssh(s.config, "-v", "-o", "Ciphers=aes256-ctr", "-J", s.jump, "root@"+targetName, "true")
+	if got := ciphers(r); r.err != nil || len(got) != 2 || got[1] != "aes256-ctr" {
+		t.Fatalf("Ciphers=aes256-ctr: negotiated %q, want aes256-ctr with the target: %v", got, r)
 	}
 }
 
