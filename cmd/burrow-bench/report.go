@@ -272,15 +272,11 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 	}
 
 	b.WriteString("## Port-forward\n\n")
-	b.WriteString("| metric |")
-	for _, p := range rs {
-		fmt.Fprintf(b, " %s |", p.label)
+	labels := make([]string, len(rs))
+	for i, p := range rs {
+		labels[i] = p.label
 	}
-	b.WriteString("\n|---|")
-	for range rs {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	writeTableHead(b, labels)
 	for _, m := range metrics {
 		fmt.Fprintf(b, "| %s |", m.name)
 		for _, p := range rs {
@@ -345,4 +341,18 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
+}
+
+// writeTableHead writes the header rows of a markdown table with a metric
+// column and one right-aligned column per label.
+func writeTableHead(b *strings.Builder, labels []string) {
+	b.WriteString("| metric |")
+	for _, l := range labels {
+		fmt.Fprintf(b, " %s |", l)
+	}
+	b.WriteString("\n|---|")
+	for range labels {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
 }

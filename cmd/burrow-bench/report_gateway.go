@@ -56,15 +56,12 @@ func writeGatewayReport(b *strings.Builder, dir string) {
 }
 
 func writeMetricTable(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
-	b.WriteString("\n| metric |")
-	for _, c := range cols {
-		fmt.Fprintf(b, " %s |", c.label)
-	}
-	b.WriteString("\n|---|")
-	for range cols {
-		b.WriteString("---:|")
-	}
 	b.WriteString("\n")
+	labels := make([]string, len(cols))
+	for i, c := range cols {
+		labels[i] = c.label
+	}
+	writeTableHead(b, labels)
 	for _, m := range ms {
 		fmt.Fprintf(b, "| %s |", m.name)
 		for _, c := range cols {
@@ -95,6 +92,12 @@ func writeGatewayNotes(b *strings.Builder, cols []*sshCol) {
 	b.WriteString("\nTimes are the wall clock of the whole client command, from fork to exit, with the jump connection (a second ssh process) included. ")
 	b.WriteString("A transfer is one scp of a pseudo-random file whose SHA-256 is checked after each copy; MB is 10^6 bytes. ")
 	b.WriteString("Through the gateway, scp's SSH session ends at the agent's built-in server (x/crypto/ssh), so the columns compare servers as well as paths.\n")
+	writeColumnNotes(b, "gateway", cols)
+}
+
+// writeColumnNotes lists the columns that could not be measured and the
+// notes their runs left, under a heading naming the section.
+func writeColumnNotes(b *strings.Builder, section string, cols []*sshCol) {
 	var notes []string
 	for _, c := range cols {
 		if c.status != "ok" {
@@ -105,7 +108,7 @@ func writeGatewayNotes(b *strings.Builder, cols []*sshCol) {
 		}
 	}
 	if len(notes) > 0 {
-		b.WriteString("\n**Notes (gateway)**\n\n")
+		fmt.Fprintf(b, "\n**Notes (%s)**\n\n", section)
 		for _, n := range notes {
 			fmt.Fprintf(b, "- %s\n", n)
 		}

@@ -178,28 +178,8 @@ func writeSSHReport(b *strings.Builder, dir string) {
 			fmt.Fprintf(b, "- %s\n", l)
 		}
 	}
-	b.WriteString("\n| metric |")
-	for _, c := range cols {
-		fmt.Fprintf(b, " %s |", c.label)
-	}
-	b.WriteString("\n|---|")
-	for range cols {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
 	ms := sshMetrics(size)
-	for _, m := range ms {
-		fmt.Fprintf(b, "| %s |", m.name)
-		for _, c := range cols {
-			v, ok := m.val(c)
-			s := na
-			if ok && c.status == "ok" {
-				s = fmt.Sprintf(m.format, v)
-			}
-			fmt.Fprintf(b, " %s |", s)
-		}
-		b.WriteString("\n")
-	}
+	writeMetricTable(b, cols, ms)
 	b.WriteString("| cipher, key exchange |")
 	for _, c := range cols {
 		s := c.cipher
@@ -275,19 +255,5 @@ func writeSSHNotes(b *strings.Builder, sd string, cols []*sshCol) {
 	if readJSON(filepath.Join(sd, "shell.json"), &sh) == nil && sh.OK > 0 {
 		fmt.Fprintf(b, "\nFor scale: the login shell on its own (`%s -c true` in an environment like the one an SSH server gives it, where bash reads ~/.bashrc) takes %.1f ms p50 / %.1f ms p90; every `ssh TARGET true` above includes it.\n", shellOf(sh.Cmd), sh.P50ms, sh.P90ms)
 	}
-	var notes []string
-	for _, c := range cols {
-		if c.status != "ok" {
-			notes = append(notes, fmt.Sprintf("%s: %s", c.label, c.status))
-		}
-		for _, n := range c.notes {
-			notes = append(notes, fmt.Sprintf("%s: %s", c.label, n))
-		}
-	}
-	if len(notes) > 0 {
-		b.WriteString("\n**Notes (SSH)**\n\n")
-		for _, n := range notes {
-			fmt.Fprintf(b, "- %s\n", n)
-		}
-	}
+	writeColumnNotes(b, "SSH", cols)
 }
