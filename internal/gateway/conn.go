@@ -29,8 +29,14 @@ type conn struct {
 // handle runs the handshake and then serves c's channels until it ends.
 func (s *Server) handle(c net.Conn) {
 	remote := hostOf(c.RemoteAddr())
+	if !s.startups.begin(remote) {
+		s.log.Debug("ssh gateway: too many connections in their login, closing a new one", "remote", c.RemoteAddr().String(),
+			"max_startups", s.opts.MaxStartups, "per_source_max_startups", s.opts.PerSourceMaxStartups)
+		return
+	}
 	c.SetDeadline(time.Now().Add(s.opts.LoginGraceTime)) // a real deadline, not the injectable clock
 	sc, chans, reqs, err := ssh.NewServerConn(sshcert.PreferGCM(c, s.config()))
+	s.startups.end(remote)
 	if err != nil {
 		var ae *ssh.ServerAuthError
 		if errors.As(err, &ae) {

@@ -22,7 +22,8 @@
 //
 // Failed logins are counted per source IP; an address that fails too often
 // is refused for a while (see Options.MaxAuthFailures). A connection must
-// finish its handshake and login within LoginGraceTime, and once logged in
+// finish its handshake and login within LoginGraceTime (and only so many
+// may be at it at once, per IP and in all: MaxStartups), and once logged in
 // must answer keepalives (KeepaliveInterval, KeepaliveTimeout), as sshd's
 // LoginGraceTime and ClientAliveInterval have it.
 package gateway
@@ -96,6 +97,11 @@ type Options struct {
 	KeepaliveTimeout  time.Duration
 	// DialTimeout bounds one dial to a target. Default 30s.
 	DialTimeout time.Duration
+	// MaxStartups bounds the connections still in their handshake or
+	// login, all together, and PerSourceMaxStartups those from one IP;
+	// more are closed at once. Defaults 256 and 16.
+	MaxStartups          int
+	PerSourceMaxStartups int
 	// MaxAuthFailures failed logins from one IP within FailureWindow get
 	// that IP refused for BlockFor. Defaults 20, 1 minute, 5 minutes.
 	MaxAuthFailures int
@@ -119,13 +125,13 @@ func (o *Options) defaults() error {
 	setDefault(&o.DialTimeout, 30*time.Second)
 	setDefault(&o.FailureWindow, time.Minute)
 	setDefault(&o.BlockFor, 5*time.Minute)
-	if o.MaxAuthFailures == 0 {
-		o.MaxAuthFailures = 20
-	}
+	setDefault(&o.MaxAuthFailures, 20)
+	setDefault(&o.MaxStartups, 256)
+	setDefault(&o.PerSourceMaxStartups, 16)
 	return nil
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
+func setDefault[T time.Duration | int](d *T, v T) {
 	if *d == 0 {
 		*d = v
 	}
@@ -133,9 +139,10 @@ func setDefault(d *time.Duration, v time.Duration) {
 
 // Server is the gateway's SSH server.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	limiter *limiter
+	opts     Options
+	log      *slog.Logger
+	limiter  *limiter
+	startups *startups
 
 	mu     sync.Mutex
 	closed bool
@@ -151,8 +158,9 @@ func New(o Options) (*Server, error) {
 	}
 	return &Server{
 		opts: o, log: o.Logger,
-		limiter: newLimiter(o.MaxAuthFailures, o.FailureWindow, o.BlockFor, o.Now),
-		lns:     map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
+		limiter:  newLimiter(o.MaxAuthFailures, o.FailureWindow, o.BlockFor, o.Now),
+		startups: newStartups(o.MaxStartups, o.PerSourceMaxStartups),
+		lns:      map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
 	}, nil
 }
 

@@ -434,6 +434,71 @@ func TestRateLimit(t *testing.T) {
 	e.mustConnect(good)
 }
 
+// TestMaxStartups: connections that say nothing hold their source's share
+// of logins in progress; one more is closed at once, before any banner,
+// and a place frees up when one of them goes.
+func TestMaxStartups(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.PerSourceMaxStartups = 2 })
+	var silent []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	// The gateway has counted them once it answers them with its banner.
+	for _, c := range silent {
+		c.SetReadDeadline(time.Now().Add(waitShort))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatalf("a silent connection got no banner: %v", err)
+		}
+	}
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(waitShort))
+	if n, err := c.Read(make([]byte, 64)); err != io.EOF {
+		t.Fatalf("a third connection read %d bytes, %v; want it closed at once", n, err)
+	}
+	silent[0].Close()
+	deadline := time.Now().Add(waitShort)
+	for {
+		good := e.certSigner(nil, "burrow:alice:t1", time.Hour)
+		if cl, _, err := e.connect(good); err == nil {
+			cl.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no login after a silent connection went")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStartups(t *testing.T) {
+	s := newStartups(3, 2)
+	if !s.begin("a") || !s.begin("a") || s.begin("a") {
+		t.Fatal("per source: want 2 of a")
+	}
+	if !s.begin("b") || s.begin("c") {
+		t.Fatal("in all: want 3")
+	}
+	s.end("a")
+	if !s.begin("c") || s.begin("a") {
+		t.Fatal("after one of a ended: want room for c, then none")
+	}
+	s.end("a")
+	s.end("b")
+	s.end("c")
+	if s.total != 0 || len(s.by) != 0 {
+		t.Fatalf("left %d counted over %d addresses, want none", s.total, len(s.by))
+	}
+}
+
 func TestLimiter(t *testing.T) {
 	clk := &clock{}
 	l := newLimiter(20, time.Minute, 5*time.Minute, clk.Now)

@@ -83,3 +83,44 @@ func (l *limiter) pruneLocked(now time.Time) {
 		}
 	}
 }
+
+// startups counts connections that have not finished their login yet, per
+// source IP and in all, as sshd's MaxStartups and PerSourceMaxStartups
+// do: one address cannot hold more than perSource of them, nor can all
+// together hold more than max, so clients that connect and say nothing
+// (slow loris) use up a bounded share until LoginGraceTime drops them.
+type startups struct {
+	max, perSource int
+
+	mu    sync.Mutex
+	total int
+	by    map[string]int
+}
+
+func newStartups(max, perSource int) *startups {
+	return &startups{max: max, perSource: perSource, by: map[string]int{}}
+}
+
+// begin counts a new unauthenticated connection from ip, or reports that
+// there are too many; then the caller must not call end.
+func (s *startups) begin(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total >= s.max || s.by[ip] >= s.perSource {
+		return false
+	}
+	s.total++
+	s.by[ip]++
+	return true
+}
+
+// end uncounts a connection begin counted, once its login is over either
+// way.
+func (s *startups) end(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.by[ip]--; s.by[ip] == 0 {
+		delete(s.by, ip)
+	}
+}
