@@ -99,7 +99,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// MaxStartups bounds the connections still in their handshake or
 	// login, all together, and PerSourceMaxStartups those from one IP;
-	// more are closed at once. Defaults 256 and 16.
+	// more are closed at once. Defaults 1024 and 64: room for a
+	// tool that opens many jumps at once from one address (Ansible with
+	// many forks), a bounded share for clients that say nothing.
 	MaxStartups          int
 	PerSourceMaxStartups int
 	// MaxAuthFailures failed logins from one IP within FailureWindow get
@@ -126,8 +128,8 @@ func (o *Options) defaults() error {
 	setDefault(&o.FailureWindow, time.Minute)
 	setDefault(&o.BlockFor, 5*time.Minute)
 	setDefault(&o.MaxAuthFailures, 20)
-	setDefault(&o.MaxStartups, 256)
-	setDefault(&o.PerSourceMaxStartups, 16)
+	setDefault(&o.MaxStartups, 1024)
+	setDefault(&o.PerSourceMaxStartups, 64)
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 const (
 	rateLimitAddr    = "10.77.2.3" // a second address of user, for the clients the gateway blocks
 	gatewayMaxFailed = 20          // failed logins per source IP before the gateway blocks it
+	gatewayStartups  = 64          // gateway.Options.PerSourceMaxStartups: logins in progress per source IP
 )
 
 // TestGatewayFrontDoor checks, with the real OpenSSH client, what the
@@ -43,7 +45,50 @@ func TestGatewayFrontDoor(t *testing.T) {
 	})
 	t.Run("second-namespace", s.testSecondNamespace) // gateway_netns_test.go
 	t.Run("one-port-under-load", s.testOnePortLoad)  // gateway_load_test.go
+	t.Run("logins-in-progress", s.testMaxStartups)
 	t.Run("rate-limit", s.testRateLimit)
+}
+
+// testMaxStartups: connections that say nothing fill user's share of
+// logins in progress on the plain SSH port; then ssh -J from user is
+// closed at once, and gets in again once they are gone.
+func (s *gatewaySuite) testMaxStartups(t *testing.T) {
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for range gatewayStartups {
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		c, err := s.c.topo.user.dial(ctx, net.JoinHostPort(ctlUserAddr, gatewaySSHPort))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+		// The gateway counts a connection before it sends its banner.
+		c.SetReadDeadline(time.Now().Add(dialTimeout))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatalf("silent connection %d got no banner: %v", len(silent), err)
+		}
+	}
+	start := time.Now()
+	r := s.ssh(s.config, "-J", s.jump, "root@"+targetName, "true")
+	if r.err == nil || !strings.Contains(r.stderr, "Connection closed") {
+		t.Fatalf("ssh -J with %d silent connections from the same address: want closed at once, got %v", gatewayStartups, r)
+	}
+	t.Logf("closed at once (%v): %s", time.Since(start).Round(time.Millisecond), strings.Join(strings.Fields(r.stderr), " "))
+	for _, c := range silent {
+		c.Close()
+	}
+	silent = nil
+	eventually(t, gatewayHandshake, "ssh -J once the silent connections are gone", func() error {
+		if r := s.ssh(s.config, "-J", s.jump, "root@"+targetName, "true"); r.err != nil {
+			return fmt.Errorf("%v", r)
+		}
+		return nil
+	})
 }
 
 // knownHosts is the UserKnownHostsFile list of the suite's config.
