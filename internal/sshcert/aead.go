@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -14,23 +16,28 @@ import (
 // PreferGCM steers an OpenSSH client to AES-GCM without locking out one
 // whose configuration leaves GCM out.
 //
-// In SSH the client's cipher order decides, and OpenSSH's default order puts
+// In SSH the client's cipher order decides, and OpenSSH before 10.0 puts
 // aes128-ctr before aes128-gcm. With CTR comes HMAC-SHA-256, which costs
 // x/crypto about seven times what GCM does: under `scp -J` it was 25% of
 // burrow's CPU, and forcing GCM made the copy 30% faster. Offering GCM alone
 // would make OpenSSH pick it, but would refuse a client whose Ciphers name
 // only CTR modes (old hardening guides did). So for a client that calls
-// itself OpenSSH, PreferGCM sends the server's identification line, reads
-// the client's KEXINIT, and offers only the GCM ciphers of cfg if the client
-// offered one in each direction; otherwise cfg is left as it is. x/crypto
-// then reads the same bytes again from the returned connection, and its own
-// identification line, already sent, is dropped.
+// itself OpenSSH 9 or older, PreferGCM sends the server's identification
+// line, reads the client's KEXINIT, and offers only the GCM ciphers of cfg
+// if the client offered one in each direction (even after CTR in its own
+// order); otherwise cfg is left as it is. x/crypto then reads the same
+// bytes again from the returned connection, and its own identification
+// line, already sent, is dropped.
 //
-// The price is one round trip at login for OpenSSH clients: the server's
-// KEXINIT waits for the client's instead of crossing it. Other clients
-// (burrow's own, PuTTY, Paramiko…) keep cfg and pay nothing. PreferGCM
-// sets no deadline of its own: the caller's handshake timeout covers a
-// client that stalls, as it does inside x/crypto.
+// The price is one round trip at login for those clients: the server's
+// KEXINIT waits for the client's instead of crossing it, even when the
+// client's own Ciphers put GCM first. OpenSSH 10.0 and later already
+// prefer GCM to CTR, and other clients (burrow's own, PuTTY, Paramiko…)
+// keep cfg; they pay nothing. A client that claims to be OpenSSH but waits
+// for the server's KEXINIT before sending its own (RFC 4253 §7.1 has both
+// sides send at once, and OpenSSH does) would wait for the caller's
+// handshake timeout: PreferGCM sets no deadline of its own, as x/crypto
+// sets none inside the handshake.
 //
 // cfg must name its ServerVersion. On a read or write error the returned
 // connection still carries everything read, and the handshake then fails
@@ -44,10 +51,9 @@ func PreferGCM(c net.Conn, cfg *ssh.ServerConfig) (net.Conn, *ssh.ServerConfig) 
 	if _, err := c.Write(line); err != nil {
 		return c, cfg // x/crypto's own write fails the same way
 	}
-	pc := &prefixConn{Conn: c, drop: line}
 	hello, err := readClientHello(c)
-	pc.prefix = hello.read
-	if err != nil || !hello.openSSH || !offersAny(hello.c2s, gcm) || !offersAny(hello.s2c, gcm) {
+	pc := &prefixConn{Conn: c, prefix: hello.read, drop: line}
+	if err != nil || !hello.steer || !offersAny(hello.c2s, gcm) || !offersAny(hello.s2c, gcm) {
 		return pc, cfg
 	}
 	steered := *cfg
@@ -61,9 +67,24 @@ func offersAny(client, server []string) bool {
 	return slices.ContainsFunc(client, func(c string) bool { return slices.Contains(server, c) })
 }
 
+// ctrBeforeGCM reports whether an identification line names an OpenSSH
+// whose default cipher order puts AES-CTR before AES-GCM: before 10.0.
+// An OpenSSH whose version cannot be read counts as one.
+func ctrBeforeGCM(ident []byte) bool {
+	v, ok := bytes.CutPrefix(ident, []byte("SSH-2.0-OpenSSH_"))
+	if !ok {
+		return false
+	}
+	v = bytes.TrimPrefix(v, []byte("for_Windows_"))
+	major, _, _ := bytes.Cut(v, []byte("."))
+	n, err := strconv.Atoi(string(major))
+	return err != nil || n < 10
+}
+
 // Limits on what the client may send before its KEXINIT is complete. An
-// identification line is at most 255 bytes (RFC 4253 §4.2); OpenSSH's
-// KEXINIT is under 2 KiB, and a larger one is left to x/crypto.
+// identification line is at most 255 bytes with its CR LF (RFC 4253 §4.2;
+// x/crypto refuses a longer one); OpenSSH's KEXINIT is under 2 KiB, and a
+// larger one is left to x/crypto.
 const (
 	maxIdentLine  = 255
 	maxKexInitLen = 32 << 10
@@ -72,13 +93,14 @@ const (
 // clientHello is what PreferGCM learnt from the client's first bytes.
 type clientHello struct {
 	read     []byte   // every byte read, to hand on to x/crypto
-	openSSH  bool     // the identification line names OpenSSH
+	steer    bool     // an OpenSSH that prefers CTR to GCM, with a KEXINIT
 	c2s, s2c []string // the KEXINIT's ciphers, each direction
 }
 
 // readClientHello reads the client's identification line and, from an
-// OpenSSH client, its KEXINIT packet.
-func readClientHello(c net.Conn) (clientHello, error) {
+// OpenSSH that ctrBeforeGCM, its KEXINIT packet. It reads no more than
+// the limits above, and hands back every byte it read.
+func readClientHello(r io.Reader) (clientHello, error) {
 	var h clientHello
 	buf := make([]byte, 0, 2048)
 	for {
@@ -88,7 +110,7 @@ func readClientHello(c net.Conn) (clientHello, error) {
 			return h, err
 		}
 		buf = slices.Grow(buf, n-len(buf))
-		m, err := c.Read(buf[len(buf):cap(buf)])
+		m, err := r.Read(buf[len(buf):n])
 		buf = buf[:len(buf)+m]
 		if err != nil && m == 0 {
 			h.read = buf
@@ -100,19 +122,17 @@ func readClientHello(c net.Conn) (clientHello, error) {
 var errNotKexInit = errors.New("sshcert: the client's first packet is not a KEXINIT")
 
 // parseClientHello parses the client's first bytes in b. It reports done
-// when it has all it needs (or the client is not OpenSSH); otherwise need
-// is how many bytes b must hold for the next step. It never asks for more
-// than the limits above.
+// when it has all it needs, or knows it will not steer; otherwise need
+// (more than len(b), within the limits) is how many bytes b must hold for
+// the next step.
 func parseClientHello(b []byte, h *clientHello) (need int, done bool, err error) {
 	eol := bytes.IndexByte(b, '\n')
-	if eol < 0 {
-		if len(b) >= maxIdentLine {
-			return 0, true, errors.New("sshcert: no identification line")
-		}
+	switch {
+	case eol < 0 && len(b) < maxIdentLine:
 		return maxIdentLine, false, nil
-	}
-	h.openSSH = bytes.HasPrefix(b, []byte("SSH-2.0-OpenSSH"))
-	if !h.openSSH {
+	case eol < 0 || eol >= maxIdentLine:
+		return 0, true, nil // x/crypto refuses such a line
+	case !ctrBeforeGCM(b[:eol]):
 		return 0, true, nil
 	}
 	// The binary packet: uint32 length, byte padding length, payload,
@@ -133,7 +153,7 @@ func parseClientHello(b []byte, h *clientHello) (need int, done bool, err error)
 	if err := ssh.Unmarshal(p[5:4+length-padding], &msg); err != nil {
 		return 0, true, errNotKexInit
 	}
-	h.c2s, h.s2c = msg.CiphersClientServer, msg.CiphersServerClient
+	h.steer, h.c2s, h.s2c = true, msg.CiphersClientServer, msg.CiphersServerClient
 	return 0, true, nil
 }
 

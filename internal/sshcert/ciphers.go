@@ -11,7 +11,8 @@ import (
 // first; but x/crypto has no assembly for it on amd64, so on a CPU with AES
 // instructions it runs several times slower than AES-GCM (it was 45% of the
 // gateway's CPU under scp). There the servers leave it out; PreferGCM then
-// steers OpenSSH past its next choice, aes128-ctr, to AES-GCM. The CTR
+// steers OpenSSH before 10.0 past its next choice, aes128-ctr, to AES-GCM
+// (OpenSSH 10 prefers GCM already). The CTR
 // modes stay offered for clients without GCM (PuTTY before 0.76, Paramiko,
 // OpenSSH configured without it). Without AES instructions (nil)
 // x/crypto's defaults apply.
