@@ -804,6 +804,16 @@ gcmd() {
 	[[ $1 == direct ]] || OCMD+=(-J "$1")
 }
 
+# probe_gw_cipher COL: record the ciphers OpenSSH negotiates, with -J
+# first the jump connection's, then the target's.
+probe_gw_cipher() {
+	local col=$1 out jump=()
+	[[ $col == direct ]] || jump=(-J "$col")
+	out=$(timeout 30 ssh -F "${SSH_CFG[$col]}" -o BatchMode=yes -v "${jump[@]}" "${SSH_HOST[$col]}" true 2>&1 </dev/null || true)
+	out=$(sed -n 's/.*kex: client->server cipher: \([^ ]*\).*/\1/p' <<<"$out" | paste -sd/ -)
+	echo "${out:-?}" | sed 's|/| / |g' >"$SD/$col/cipher"
+}
+
 # gw_xfer_round ROUND: every transfer of the gateway section once.
 gw_xfer_round() {
 	local r=$1 x=$XFER_DIR c
@@ -826,6 +836,7 @@ gateway_section() {
 	gw_setup || return 0
 	for c in "${GW_COLS[@]}"; do
 		ssh_ok "$c" || continue
+		probe_gw_cipher "$c"
 		gcmd "$c" ssh
 		queue "$c/true" "${OCMD[@]}" "${SSH_HOST[$c]}" true
 	done

@@ -50,6 +50,7 @@ func writeGatewayReport(b *strings.Builder, dir string) {
 	}
 	ms := gatewayMetrics(size)
 	writeMetricTable(b, cols, ms)
+	writeCipherRow(b, "cipher (gateway / target)", cols)
 	writeSSHRatios(b, cols, ms)
 	writeSnifferCost(b, cols[1], cols[2], ms)
 	writeGatewayNotes(b, cols)
