@@ -87,6 +87,7 @@ type Controller struct {
 	http        *http.Server
 	sshGateway  *gateway.Server
 	sshLn       net.Listener // nil without SSHListen
+	metrics     *prometheus.Registry
 	trust       trustState
 }
 
@@ -134,7 +135,7 @@ func (c *Controller) setupSSHGateway() error {
 	}
 	gw, err := gateway.New(gateway.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, UserCAKeys: c.ca.UserCAKeys, HostKey: key,
-		Logger: c.log, Now: c.opts.Now,
+		Logger: c.log, Now: c.opts.Now, Metrics: gateway.NewMetrics(c.metrics),
 	})
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
@@ -284,6 +285,7 @@ func (c *Controller) HostCA() *sshca.Authority { return c.hostCA }
 // wire builds the parts: back end, dialer, API, servers, metrics.
 func (c *Controller) wire() {
 	reg := prometheus.NewRegistry()
+	c.metrics = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	agents := prometheus.NewGauge(prometheus.GaugeOpts{Name: "burrow_agents_connected", Help: "Agents with a live Watch stream."})
 	reg.MustRegister(agents)

@@ -30,6 +30,7 @@ type conn struct {
 func (s *Server) handle(c net.Conn) {
 	remote := hostOf(c.RemoteAddr())
 	if !s.startups.begin(remote) {
+		s.opts.Metrics.refuse(refusedStartups)
 		s.log.Debug("ssh gateway: too many connections in their login, closing a new one", "remote", c.RemoteAddr().String(),
 			"max_startups", s.opts.MaxStartups, "per_source_max_startups", s.opts.PerSourceMaxStartups)
 		return
@@ -40,14 +41,17 @@ func (s *Server) handle(c net.Conn) {
 	if err != nil {
 		var ae *ssh.ServerAuthError
 		if errors.As(err, &ae) {
+			s.opts.Metrics.login(loginRefused)
 			s.authFailed(remote, c.RemoteAddr(), ae)
 		} else {
+			s.opts.Metrics.login(loginFailed)
 			s.log.Debug("ssh gateway: handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		}
 		return
 	}
 	c.SetDeadline(time.Time{})
 	defer sc.Close()
+	s.opts.Metrics.login(loginOK)
 	l := loginOf(sc.Permissions)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

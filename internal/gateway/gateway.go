@@ -83,6 +83,8 @@ type Options struct {
 	HostKey ssh.Signer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics (NewMetrics) counts logins and refusals; nil counts nothing.
+	Metrics *Metrics
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// LoginGraceTime bounds the SSH handshake and login. Default
@@ -190,6 +192,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		if !s.limiter.allowed(hostOf(c.RemoteAddr())) {
+			s.opts.Metrics.refuse(refusedRateLimited)
 			s.log.Debug("ssh gateway: refused a connection from a rate-limited address", "remote", c.RemoteAddr().String())
 			c.Close()
 			continue

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
@@ -73,13 +75,26 @@ func echoServer(t *testing.T) string {
 }
 
 type env struct {
-	t      *testing.T
-	st     store.Store
-	ca     *sshca.Authority
-	clock  *clock
-	gw     *Server
-	addr   string
-	hostPK ssh.PublicKey
+	t       *testing.T
+	st      store.Store
+	ca      *sshca.Authority
+	clock   *clock
+	gw      *Server
+	addr    string
+	hostPK  ssh.PublicKey
+	metrics *Metrics
+}
+
+// waitCount waits until counter c reaches want.
+func (e *env) waitCount(what string, c prometheus.Counter, want float64) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitShort)
+	for testutil.ToFloat64(c) != want {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %v, want %v", what, testutil.ToFloat64(c), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -120,7 +135,8 @@ func newEnv(t *testing.T, adjust func(*Options)) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{}
-	o := Options{Store: st, Dialer: d, Backend: be, UserCAKeys: ca.UserCAKeys, HostKey: hk, Logger: discard(), Now: clk.Now}
+	o := Options{Store: st, Dialer: d, Backend: be, UserCAKeys: ca.UserCAKeys, HostKey: hk, Logger: discard(), Now: clk.Now,
+		Metrics: NewMetrics(prometheus.NewRegistry())}
 	if adjust != nil {
 		adjust(&o)
 	}
@@ -134,7 +150,7 @@ func newEnv(t *testing.T, adjust func(*Options)) *env {
 	}
 	go gw.Serve(ln)
 	t.Cleanup(func() { gw.Close() })
-	return &env{t: t, st: st, ca: ca, clock: clk, gw: gw, addr: ln.Addr().String(), hostPK: hk.PublicKey()}
+	return &env{t: t, st: st, ca: ca, clock: clk, gw: gw, addr: ln.Addr().String(), hostPK: hk.PublicKey(), metrics: o.Metrics}
 }
 
 // certSigner returns a signer for a new key certified by ca (nil: the
@@ -430,8 +446,11 @@ func TestRateLimit(t *testing.T) {
 	} else if banner != "" {
 		t.Errorf("a blocked address got as far as a banner: %q", banner)
 	}
+	e.waitCount("refused as rate limited", e.metrics.refused.WithLabelValues(refusedRateLimited), 1)
+	e.waitCount("logins refused", e.metrics.logins.WithLabelValues(loginRefused), 3)
 	e.clock.Advance(5*time.Minute + time.Second)
 	e.mustConnect(good)
+	e.waitCount("logins", e.metrics.logins.WithLabelValues(loginOK), 1)
 }
 
 // TestMaxStartups: connections that say nothing hold their source's share
@@ -464,6 +483,7 @@ func TestMaxStartups(t *testing.T) {
 	if n, err := c.Read(make([]byte, 64)); err != io.EOF {
 		t.Fatalf("a third connection read %d bytes, %v; want it closed at once", n, err)
 	}
+	e.waitCount("refused for logins in progress", e.metrics.refused.WithLabelValues(refusedStartups), 1)
 	silent[0].Close()
 	deadline := time.Now().Add(waitShort)
 	for {

@@ -79,6 +79,9 @@ func (s *gatewaySuite) testMaxStartups(t *testing.T) {
 		t.Fatalf("ssh -J with %d silent connections from the same address: want closed at once, got %v", gatewayStartups, r)
 	}
 	t.Logf("closed at once (%v): %s", time.Since(start).Round(time.Millisecond), strings.Join(strings.Fields(r.stderr), " "))
+	if n, err := s.c.controllerMetric(`burrow_ssh_gateway_connections_refused_total{reason="logins_in_progress"}`); err != nil || n < 1 {
+		t.Errorf("the controller's metrics do not count the refusal: %d, %v", n, err)
+	}
 	for _, c := range silent {
 		c.Close()
 	}
@@ -327,6 +330,12 @@ func (s *gatewaySuite) testRateLimit(t *testing.T) {
 		if strings.Contains(r.stderr, "not registered") || strings.Contains(r.stderr, "burrow:") {
 			t.Errorf("port %s: a blocked address got as far as authentication: %v", port, r)
 		}
+	}
+	if n, err := s.c.controllerMetric(`burrow_ssh_gateway_connections_refused_total{reason="rate_limited"}`); err != nil || n < 2 {
+		t.Errorf("the controller's metrics do not count the 2 rate-limited connections: %d, %v", n, err)
+	}
+	if n, err := s.c.controllerMetric(`burrow_ssh_gateway_logins_total{result="refused"}`); err != nil || n < gatewayMaxFailed {
+		t.Errorf("the controller's metrics do not count %d refused logins: %d, %v", gatewayMaxFailed, n, err)
 	}
 	if !strings.Contains(s.c.controller.output(), "too many failed logins") {
 		t.Errorf("the controller did not log the block:\n%s", tail(s.c.controller.output()))

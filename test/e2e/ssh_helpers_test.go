@@ -175,10 +175,14 @@ func (c *cluster) signSSHCert(t *testing.T, token, pubFile, certFile string, pri
 	return cert
 }
 
-var goroutinesRE = regexp.MustCompile(`(?m)^go_goroutines (\d+)$`)
-
 // controllerGoroutines reads go_goroutines from the controller's /metrics.
 func (c *cluster) controllerGoroutines() (int, error) {
+	return c.controllerMetric("go_goroutines")
+}
+
+// controllerMetric reads one sample, e.g. `name{label="value"}`, from the
+// controller's /metrics.
+func (c *cluster) controllerMetric(sample string) (int, error) {
 	resp, err := c.httpClient().Get(c.userURL() + "/metrics")
 	if err != nil {
 		return 0, err
@@ -188,9 +192,9 @@ func (c *cluster) controllerGoroutines() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := goroutinesRE.FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\d+)$`).FindSubmatch(b)
 	if m == nil {
-		return 0, fmt.Errorf("/metrics (%s) has no go_goroutines", resp.Status)
+		return 0, fmt.Errorf("/metrics (%s) has no %s", resp.Status, sample)
 	}
 	return strconv.Atoi(string(m[1]))
 }
