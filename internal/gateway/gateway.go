@@ -50,8 +50,11 @@ const (
 	// LoginGraceTime bounds the SSH handshake and login of a connection,
 	// from its first byte: a client that stops sending halfway (a
 	// version line and nothing more) is dropped then. Logins to the
-	// gateway are public keys only, so no human types anything here.
-	LoginGraceTime = 10 * time.Second
+	// gateway are public keys only, but a human may still be in the loop:
+	// touching a FIDO key (sk-ssh-ed25519), or confirming a key added
+	// with `ssh-add -c`. sshd gives 120 s; 30 s is enough for a touch,
+	// and MaxStartups bounds what silent clients can hold meanwhile.
+	LoginGraceTime = 30 * time.Second
 	// KeepaliveInterval is how often a logged-in connection is sent a
 	// keepalive@openssh.com request (sshd's ClientAliveInterval).
 	KeepaliveInterval = 30 * time.Second

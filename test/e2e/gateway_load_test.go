@@ -22,7 +22,7 @@ const (
 	loadSSHWorkers   = 4
 	loadHTTPWorkers  = 2
 	muxHandshake     = 10 * time.Second // controller.HandshakeTimeout: sniffing and TLS
-	gatewayHandshake = 10 * time.Second // gateway.LoginGraceTime: SSH handshake and login
+	gatewayHandshake = 30 * time.Second // gateway.LoginGraceTime: SSH handshake and login
 	closeMargin      = 3 * time.Second  // scheduling slack on top of a server timeout
 	slowClients      = 8                // of each slow kind
 )
