@@ -67,20 +67,11 @@ func (c *Client) gatewayConn() (*grpc.ClientConn, error) {
 // at once (a wrong pin, nothing listening); after that, a session waits
 // within ctx for the connection to come back.
 func (c *Client) DialStream(ctx context.Context, target string, port int) (net.Conn, error) {
-	gc, err := c.gatewayConn()
+	stream, cancel, err := c.forward(ctx, target, port, c.gw.worked.Load())
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithCancel(context.Background())
-	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.cfg.Token,
-		"burrow-target", target, "burrow-port", strconv.Itoa(port))
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx, grpc.WaitForReady(c.gw.worked.Load()))
-	if err == nil {
-		_, err = stream.Recv() // the opened frame, or the refusal
-	}
-	if err != nil {
+	if _, err := stream.Recv(); err != nil { // the opened frame, or the refusal
 		cancel()
 		return nil, fromStatus(err)
 	}
@@ -88,6 +79,27 @@ func (c *Client) DialStream(ctx context.Context, target string, port int) (net.C
 	conn := tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil)
 	conn.MarkOpened()
 	return conn, nil
+}
+
+// forward starts a Forward stream for target:port on the shared gRPC
+// connection. ctx bounds only the start. On success the caller owns
+// cancel, which ends the stream; on failure nothing is left to cancel.
+func (c *Client) forward(ctx context.Context, target string, port int, waitForReady bool) (tunnelpb.Gateway_ForwardClient, context.CancelFunc, error) {
+	gc, err := c.gatewayConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.cfg.Token,
+		"burrow-target", target, "burrow-port", strconv.Itoa(port))
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx, grpc.WaitForReady(waitForReady))
+	if err != nil {
+		cancel()
+		return nil, nil, fromStatus(err)
+	}
+	return stream, cancel, nil
 }
 
 // OpenStream is DialStream without waiting for the controller's answer,
@@ -101,19 +113,9 @@ func (c *Client) OpenStream(ctx context.Context, target string, port int) (net.C
 	if !c.gw.worked.Load() {
 		return c.DialStream(ctx, target, port)
 	}
-	gc, err := c.gatewayConn()
+	stream, cancel, err := c.forward(ctx, target, port, true)
 	if err != nil {
 		return nil, err
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.cfg.Token,
-		"burrow-target", target, "burrow-port", strconv.Itoa(port))
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	stream, err := tunnelpb.NewGatewayClient(gc).Forward(sctx, grpc.WaitForReady(true))
-	if err != nil {
-		cancel()
-		return nil, fromStatus(err)
 	}
 	// The controller's opened frame carries no data; the conn skips it.
 	return tunnel.NewConn(stream, cancel, tunnel.Addr("client"), tunnel.Addr(fmt.Sprintf("%s:%d", target, port)), nil), nil
