@@ -304,18 +304,13 @@ func (c *Controller) wire() {
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA,
 		OnTrustChange: c.pushTrust,
 	})
-	c.grpc = grpc.NewServer(
+	c.grpc = grpc.NewServer(append(tunnel.GRPCServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.InitialWindowSize(tunnel.StreamWindow),
-		grpc.InitialConnWindowSize(tunnel.ConnWindow),
-		grpc.ReadBufferSize(tunnel.IOBuffer),
-		grpc.WriteBufferSize(tunnel.IOBuffer),
-		grpc.ForceServerCodecV2(tunnel.Codec),
 		// Stop waits for handlers, so agents' last-seen times are written
 		// before the store closes.
 		grpc.WaitForHandlers(true),
-	)
+	)...)
 	tunnelpb.RegisterControllerServer(c.grpc, c.tunnels)
 	tunnelpb.RegisterGatewayServer(c.grpc, c.api.Gateway())
 	c.http = &http.Server{

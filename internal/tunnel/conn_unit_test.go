@@ -77,13 +77,7 @@ func newTunnelEnv(t *testing.T) *tunnelEnv {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last
 	lis := bufconn.Listen(bufconnSize)
-	srv := grpc.NewServer(
-		grpc.InitialWindowSize(tunnel.StreamWindow),
-		grpc.InitialConnWindowSize(tunnel.ConnWindow),
-		grpc.ReadBufferSize(tunnel.IOBuffer),
-		grpc.WriteBufferSize(tunnel.IOBuffer),
-		grpc.ForceServerCodecV2(tunnel.Codec),
-	)
+	srv := grpc.NewServer(tunnel.GRPCServerOptions()...)
 	svc := &connService{conns: make(chan *tunnel.Conn)}
 	tunnelpb.RegisterControllerServer(srv, svc)
 	served := make(chan error, 1)
