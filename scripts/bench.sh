@@ -2,7 +2,9 @@
 # bench.sh — compare burrow with OpenSSH on loopback, side by side, in one run.
 #
 # Port-forward section: direct TCP | OpenSSH -L (aes128-gcm) | OpenSSH -L
-# (chacha20-poly1305) | burrow port-forward. Metrics: iperf3 1 and 8 streams,
+# (chacha20-poly1305) | a bare relay along burrow's hops, without and with
+# TLS (the floor any design of that shape hits here) | burrow port-forward.
+# Metrics: iperf3 1 and 8 streams,
 # 64-byte ping-pong RTT, new connections/s, forwarder CPU seconds per GB.
 #
 # SSH section: OpenSSH to a throwaway local sshd | OpenSSH through burrow (the
@@ -22,7 +24,9 @@ Usage: scripts/bench.sh [options]
 Measures on loopback, in one run, and prints a markdown table (also written
 to OUT/bench-results.md):
   forward: direct TCP, ssh -N -L (aes128-gcm and chacha20-poly1305) to a
-           throwaway sshd, and burrow (burrow dev + burrow port-forward);
+           throwaway sshd, a bare relay along burrow's hops without and
+           with TLS (the floor), and burrow (burrow dev + burrow
+           port-forward);
   ssh:     OpenSSH to that sshd vs OpenSSH through burrow (burrow ssh-config)
            vs burrow ssh / burrow cp: `ssh TARGET true` time, 1 GiB scp up
            and down, keystroke echo latency;
@@ -35,8 +39,11 @@ Options:
   --out DIR          results directory (default: a new /tmp/burrow-bench.XXXXXX)
   --sections LIST    comma list of: forward,ssh,gateway (default: all three)
   --paths LIST       forward columns, comma list of:
-                     direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-upgrade
-                     (default: all five)
+                     direct,ssh-aes128-gcm,ssh-chacha20,floor-tcp,floor-tls,
+                     burrow,burrow-upgrade (default: all seven). The floor
+                     columns run a bare relay (burrow-bench relay) along
+                     burrow's hops: what no design of that shape can beat
+                     here, without crypto (tcp) and with TLS on both hops
   --burrow BIN       burrow binary to use (default: go build ./cmd/burrow;
                      if that fails the burrow columns are reported as n/a)
   --quick            smaller runs everywhere (about a minute and a half);
@@ -66,7 +73,7 @@ EOF
 # ------------------------------------------------------------------ options
 OUT=""
 SECTIONS="forward,ssh,gateway"
-PATHS="direct,ssh-aes128-gcm,ssh-chacha20,burrow,burrow-upgrade"
+PATHS="direct,ssh-aes128-gcm,ssh-chacha20,floor-tcp,floor-tls,burrow,burrow-upgrade"
 BURROW_BIN=""
 QUICK=0
 DURATION="" STREAMS="" RTT_N="" CONNS_N="" CONNS_C=""
@@ -135,7 +142,7 @@ done
 section forward || PATHS=""
 want() { [[ ",$PATHS," == *",$1,"* ]]; }
 for p in ${PATHS//,/ }; do
-	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | burrow | burrow-upgrade) ;;
+	case "$p" in direct | ssh-aes128-gcm | ssh-chacha20 | floor-tcp | floor-tls | burrow | burrow-upgrade) ;;
 	*) echo "bench.sh: unknown path '$p' in --paths" >&2; exit 2 ;;
 	esac
 done
@@ -446,6 +453,24 @@ run_ssh() {
 	stop_tree "$ssh_pid"
 }
 
+# run_floor ID LABEL SCHEME: `burrow-bench relay` along burrow's hops, one
+# process standing for the CLI and one for burrow dev (controller hop and
+# agent hop); SCHEME (tcp or tls) is the encryption of the two inner hops.
+run_floor() {
+	local id=$1 label=$2 s=$3 a1 a2 b1 b2 c1 c2 dev cli
+	read -r a1 a2 b1 b2 c1 c2 < <(freeport 6)
+	start "relay-$id-dev" "$BB" relay \
+		-hop "$s://127.0.0.1:$b1=$s://127.0.0.1:$c1" -hop "$s://127.0.0.1:$c1=tcp://127.0.0.1:$IPERF_PORT" \
+		-hop "$s://127.0.0.1:$b2=$s://127.0.0.1:$c2" -hop "$s://127.0.0.1:$c2=tcp://127.0.0.1:$ECHO_PORT"
+	dev=$LAST_PID
+	start "relay-$id-cli" "$BB" relay \
+		-hop "tcp://127.0.0.1:$a1=$s://127.0.0.1:$b1" -hop "tcp://127.0.0.1:$a2=$s://127.0.0.1:$b2"
+	cli=$LAST_PID
+	measure "$id" "$label" "$a1" "$a2" "$dev" "$cli"
+	stop_tree "$cli"
+	stop_tree "$dev"
+}
+
 # pf_port LOG REMOTE N: the local port `burrow port-forward` printed for REMOTE
 # ("Forwarding from 127.0.0.1:LOCAL -> TARGET:REMOTE"); falls back to the Nth
 # 127.0.0.1:PORT in the output if no line names REMOTE.
@@ -507,6 +532,8 @@ forward_section() {
 			if want ssh-chacha20; then mark ssh-chacha20 "ssh chacha20" "failed: sshd did not start"; fi
 		fi
 	fi
+	if want floor-tcp; then run_floor floor-tcp "relay floor, no crypto" tcp; fi
+	if want floor-tls; then run_floor floor-tls "relay floor, TLS" tls; fi
 	if want burrow; then run_burrow burrow gateway; fi # the default transport
 	if want burrow-upgrade; then run_burrow burrow-upgrade upgrade; fi
 	stop_tree "$echo_pid"

@@ -15,6 +15,7 @@
 //	burrow-bench echolat  [-n N] -- CMD... [--- CMD...]  keystroke echo latency through ptys (ssh -tt HOST cat)
 //	burrow-bench randfile -size B -out FILE            write a pseudo-random file, print its SHA-256
 //	burrow-bench sha256   FILE                         print a file's SHA-256
+//	burrow-bench relay    -hop FROM=TO...              bare TCP/TLS relay (the floor columns)
 //
 // The measuring subcommands print exactly one JSON line on stdout; cmdtime
 // and echolat print one per command, the commands taking turns.
@@ -70,6 +71,8 @@ func main() {
 		err = runRandFile(args)
 	case "sha256":
 		err = runSHA256(args)
+	case "relay":
+		err = runRelay(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -106,6 +109,9 @@ func usage() {
                                            turns (one JSON line each)
   randfile -size BYTES -out FILE           write pseudo-random data, print its SHA-256
   sha256   FILE                            print a file's SHA-256
+  relay    -hop FROM=TO [-hop ...]         forward FROM to TO and nothing else; each is
+                                           tcp://HOST:PORT or tls://HOST:PORT (the floor
+                                           columns of the port-forward section)
 `)
 }
 

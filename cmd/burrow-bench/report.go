@@ -222,7 +222,7 @@ func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fs.String("dir", "", "results directory (required)")
 	out := fs.String("out", "", "also write the markdown to this file")
-	paths := fs.String("paths", "direct,ssh-aes128-gcm,ssh-chacha20,burrow", "column order")
+	paths := fs.String("paths", "direct,ssh-aes128-gcm,ssh-chacha20,floor-tcp,floor-tls,burrow", "column order")
 	base := fs.String("baseline", "ssh-aes128-gcm", "path the burrow ratios are relative to")
 	subject := fs.String("subject", "burrow", "path whose ratios are reported")
 	if err := fs.Parse(args); err != nil {
@@ -289,38 +289,10 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 		b.WriteString("\n")
 	}
 
-	s, bl := byID[subject], byID[base]
-	if s != nil && bl != nil {
-		fmt.Fprintf(b, "\n### Ratios: %s / %s\n\n", s.label, bl.label)
-		b.WriteString("| ratio | value | better if |\n|---|---:|---|\n")
-		sOK, bOK := s.status == "ok", bl.status == "ok"
-		var sv, bv float64
-		var sok, bok bool
-		if sOK && bOK {
-			sok, bok = s.it1 != nil, bl.it1 != nil
-			if sok && bok {
-				sv, bv = s.it1.End.SumReceived.BitsPerSec, bl.it1.End.SumReceived.BitsPerSec
-			}
+	for _, pair := range [][2]string{{subject, base}, {floorTLS, base}, {subject, floorTLS}} {
+		if a, bl := byID[pair[0]], byID[pair[1]]; a != nil && bl != nil && pair[0] != pair[1] {
+			writeRatios(b, a, bl)
 		}
-		fmt.Fprintf(b, "| 1-stream throughput | %s | > 1 |\n", ratio(sv, bv, sok, bok))
-
-		sok, bok = sOK && s.rtt != nil, bOK && bl.rtt != nil
-		sv, bv = 0, 0
-		if sok && bok {
-			sv, bv = s.rtt.P50us, bl.rtt.P50us
-		}
-		fmt.Fprintf(b, "| RTT p50 | %s | < 1 |\n", ratio(sv, bv, sok, bok))
-
-		sok, bok = sOK && s.conns != nil, bOK && bl.conns != nil
-		sv, bv = 0, 0
-		if sok && bok {
-			sv, bv = s.conns.ConnsPerSec, bl.conns.ConnsPerSec
-		}
-		fmt.Fprintf(b, "| new conns/s | %s | > 1 |\n", ratio(sv, bv, sok, bok))
-
-		sv, sok = s.cpuPerGB()
-		bv, bok = bl.cpuPerGB()
-		fmt.Fprintf(b, "| CPU per GB | %s | < 1 |\n", ratio(sv, bv, sOK && sok, bOK && bok))
 	}
 
 	var notes []string
@@ -333,14 +305,54 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 		}
 	}
 	b.WriteString("\nThroughput is iperf3's end-of-test figure for each side; the receiver figure is what made it through the forwarder (the sender figure also counts data still sitting in forwarder buffers). ")
-	b.WriteString("CPU is utime+stime of the forwarding process trees only (ssh + sshd, or burrow dev + burrow port-forward), read from /proc around the 1-stream run, divided by 10^9 bytes received. ")
-	b.WriteString("Everything (iperf3 client and server, target, forwarders) shares this machine's CPUs, so forwarders that burn CPU also slow the endpoints.\n")
+	b.WriteString("CPU is utime+stime of the forwarding process trees only (ssh + sshd, the two relay processes, or burrow dev + burrow port-forward), read from /proc around the 1-stream run, divided by 10^9 bytes received. ")
+	b.WriteString("Everything (iperf3 client and server, target, forwarders) shares this machine's CPUs, so forwarders that burn CPU also slow the endpoints. ")
+	b.WriteString("The relay floors (burrow-bench relay) copy bytes along burrow's hops and do nothing else; they dial every hop anew for each connection (a TLS handshake per hop for the TLS floor), so their new conns/s is no floor for a design that multiplexes.\n")
 	if len(notes) > 0 {
 		b.WriteString("\n**Notes**\n\n")
 		for _, n := range notes {
 			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
+}
+
+// floorTLS is the bare TLS relay column. Its ratios to the baseline are the
+// most any design with burrow's hops and TLS on both could reach on this
+// machine; burrow's ratios to it are what burrow's protocol costs on top.
+const floorTLS = "floor-tls"
+
+// writeRatios writes the subject's ratios to one other column.
+func writeRatios(b *strings.Builder, s, bl *pathResult) {
+	fmt.Fprintf(b, "\n### Ratios: %s / %s\n\n", s.label, bl.label)
+	b.WriteString("| ratio | value | better if |\n|---|---:|---|\n")
+	sOK, bOK := s.status == "ok", bl.status == "ok"
+	var sv, bv float64
+	var sok, bok bool
+	if sOK && bOK {
+		sok, bok = s.it1 != nil, bl.it1 != nil
+		if sok && bok {
+			sv, bv = s.it1.End.SumReceived.BitsPerSec, bl.it1.End.SumReceived.BitsPerSec
+		}
+	}
+	fmt.Fprintf(b, "| 1-stream throughput | %s | > 1 |\n", ratio(sv, bv, sok, bok))
+
+	sok, bok = sOK && s.rtt != nil, bOK && bl.rtt != nil
+	sv, bv = 0, 0
+	if sok && bok {
+		sv, bv = s.rtt.P50us, bl.rtt.P50us
+	}
+	fmt.Fprintf(b, "| RTT p50 | %s | < 1 |\n", ratio(sv, bv, sok, bok))
+
+	sok, bok = sOK && s.conns != nil, bOK && bl.conns != nil
+	sv, bv = 0, 0
+	if sok && bok {
+		sv, bv = s.conns.ConnsPerSec, bl.conns.ConnsPerSec
+	}
+	fmt.Fprintf(b, "| new conns/s | %s | > 1 |\n", ratio(sv, bv, sok, bok))
+
+	sv, sok = s.cpuPerGB()
+	bv, bok = bl.cpuPerGB()
+	fmt.Fprintf(b, "| CPU per GB | %s | < 1 |\n", ratio(sv, bv, sOK && sok, bOK && bok))
 }
 
 // writeTableHead writes the header rows of a markdown table with a metric
