@@ -33,11 +33,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/burrow-dev/burrow/internal/connset"
 	"github.com/burrow-dev/burrow/internal/dial"
 	"github.com/burrow-dev/burrow/internal/store"
 )
@@ -151,11 +151,8 @@ type Server struct {
 	limiter  *limiter
 	startups *startups
 
-	mu     sync.Mutex
-	closed bool
-	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup // one per connection being served
+	lns   connset.Set[net.Listener]
+	conns connset.Set[net.Conn] // being served, from accept on
 }
 
 // New returns a Server; Serve it on a listener or hand it connections.
@@ -167,7 +164,6 @@ func New(o Options) (*Server, error) {
 		opts: o, log: o.Logger,
 		limiter:  newLimiter(o.MaxAuthFailures, o.FailureWindow, o.BlockFor, o.Now),
 		startups: newStartups(o.MaxStartups, o.PerSourceMaxStartups),
-		lns:      map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
 	}, nil
 }
 
@@ -177,15 +173,15 @@ func (s *Server) HostKey() ssh.PublicKey { return s.opts.HostKey.PublicKey() }
 // Serve accepts connections on ln until Shutdown; it then returns
 // net.ErrClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	if !s.trackListener(ln) {
+	if !s.lns.Add(ln) {
 		ln.Close()
 		return net.ErrClosed
 	}
-	defer s.untrackListener(ln)
+	defer s.lns.Done(ln)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.isClosed() {
+			if s.lns.Closed() {
 				return net.ErrClosed
 			}
 			var ne net.Error
@@ -200,7 +196,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			continue
 		}
-		if !s.trackConn(c) {
+		if !s.conns.Add(c) {
 			c.Close()
 			continue
 		}
@@ -212,7 +208,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // ends. It is what Serve runs for each connection, minus the rate limit
 // check on accept.
 func (s *Server) HandleConn(c net.Conn) {
-	if !s.trackConn(c) {
+	if !s.conns.Add(c) {
 		c.Close()
 		return
 	}
@@ -220,76 +216,17 @@ func (s *Server) HandleConn(c net.Conn) {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer s.untrackConn(c)
+	defer s.conns.Done(c)
 	defer c.Close()
 	s.handle(c)
-}
-
-func (s *Server) trackListener(ln net.Listener) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.lns[ln] = struct{}{}
-	return true
-}
-
-func (s *Server) untrackListener(ln net.Listener) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.lns, ln)
-}
-
-func (s *Server) trackConn(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrackConn(c net.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
 }
 
 // Shutdown stops accepting, waits until ctx is done for the connections
 // being served to end, then closes those left. It returns how many it had
 // to close. Calling it again is harmless.
 func (s *Server) Shutdown(ctx context.Context) int {
-	s.mu.Lock()
-	s.closed = true
-	for ln := range s.lns {
-		ln.Close()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return 0
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	n := len(s.conns)
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-done
-	return n
+	s.lns.Close()
+	return s.conns.Shutdown(ctx)
 }
 
 // Close is Shutdown without waiting.

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/burrow-dev/burrow/internal/connset"
 	"github.com/burrow-dev/burrow/internal/sshcert"
 )
 
@@ -72,10 +73,8 @@ type Server struct {
 	self   *user.User // the user the agent runs as
 	root   bool
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{} // being served, from the handshake on
-	wg     sync.WaitGroup        // one per ServeConn
+	mu    sync.Mutex            // guards config
+	conns connset.Set[net.Conn] // being served, from the handshake on
 }
 
 // Permission extensions carried from the certificate to the connection.
@@ -103,7 +102,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshd: who am I: %w", err)
 	}
-	s := &Server{opts: o, log: o.Logger, self: self, root: os.Geteuid() == 0, conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: o, log: o.Logger, self: self, root: os.Geteuid() == 0}
 	s.config = s.newConfig()
 	s.config.AddHostKey(o.HostKey)
 	return s, nil
@@ -244,10 +243,10 @@ func refuse(msg string) error {
 // when ServeConn returns. After Close it closes c at once.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	if !s.track(c) {
+	if !s.conns.Add(c) {
 		return
 	}
-	defer s.untrack(c)
+	defer s.conns.Done(c)
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -287,41 +286,13 @@ func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, 
 	return ssh.NewServerConn(sshcert.PreferGCM(c, cfg))
 }
 
-// track registers c, or says the server is closed.
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
-}
-
 // Close ends every connection being served, including those still in
 // their handshake, and waits until they are done: their programs have
 // been hung up on and reported. Later ServeConn calls close their
 // connection at once. Close may be called more than once.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	conns := make([]net.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-	s.wg.Wait()
+	s.conns.Close()
+	s.conns.Wait()
 }
 
 // conn is one authenticated SSH connection.
