@@ -35,7 +35,7 @@ config and selects it, then prints the commands to try. Ctrl-C stops it.`,
 	}
 	cmd.Flags().StringVar(&dir, "data-dir", dataDir("dev"), "data directory of the dev controller and agent")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "controller address")
-	cmd.Flags().StringVar(&sshListen, "ssh-listen", "", "address of the gateway's plain SSH port for `ssh -J`, e.g. 127.0.0.1:2222 (default: none)")
+	cmd.Flags().StringVar(&sshListen, "ssh-listen", "", "`ADDR` of the gateway's plain SSH port for ssh -J, e.g. 127.0.0.1:2222 (default: none)")
 	cmd.Flags().StringVar(&name, "name", "", "name of this machine as a target (default: hostname)")
 	return cmd
 }

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/burrow-dev/burrow/internal/controller"
+	"github.com/burrow-dev/burrow/internal/gateway"
 )
 
 func newServerCmd(g *globals) *cobra.Command {
@@ -19,6 +21,11 @@ On first start it makes a self-signed TLS certificate (its fingerprint is
 logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, name := range []string{"ssh-login-grace-time", "ssh-max-startups", "ssh-per-source-max-startups", "ssh-max-auth-failures"} {
+				if v := cmd.Flags().Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
+					return fmt.Errorf("--%s %s: must not be negative (0 takes the default)", name, v)
+				}
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -46,6 +53,11 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
-	f.StringVar(&o.SSHListen, "ssh-listen", "", "address of a plain SSH port for `ssh -J` through the gateway, e.g. :2222 (default: none)")
+	f.StringVar(&o.SSHListen, "ssh-listen", "", "`ADDR` of a plain SSH port for ssh -J through the gateway, e.g. :2222 (default: none)")
+	l, d := &o.SSHLimits, gateway.DefaultLimits()
+	f.DurationVar(&l.LoginGraceTime, "ssh-login-grace-time", d.LoginGraceTime, "SSH gateway: time a client has to log in before it is disconnected")
+	f.IntVar(&l.MaxStartups, "ssh-max-startups", d.MaxStartups, "SSH gateway: connections not yet logged in, from all addresses; more are closed at once")
+	f.IntVar(&l.PerSourceMaxStartups, "ssh-per-source-max-startups", d.PerSourceMaxStartups, "SSH gateway: connections not yet logged in from one IP address")
+	f.IntVar(&l.MaxAuthFailures, "ssh-max-auth-failures", d.MaxAuthFailures, "SSH gateway: failed logins from one IP address within a minute before it is refused for 5 minutes")
 	return cmd
 }

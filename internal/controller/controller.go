@@ -64,6 +64,9 @@ type Options struct {
 	// "" (the default) serves none. Its ed25519 host key is kept in
 	// DataDir (gateway.HostKeyFile).
 	SSHListen string
+	// SSHLimits bound logins on the gateway's SSH front door, on either
+	// port; zero fields take gateway's defaults.
+	SSHLimits gateway.Limits
 	// TrustRefresh is how often the controller re-reads the SSH CAs and
 	// the revoked tokens from the store and tells agents of any change
 	// (rotations by another controller, overlaps running out). Default 30s.
@@ -135,7 +138,7 @@ func (c *Controller) setupSSHGateway() error {
 	}
 	gw, err := gateway.New(gateway.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, UserCAKeys: c.ca.UserCAKeys, HostKey: key,
-		Logger: c.log, Now: c.opts.Now, Metrics: gateway.NewMetrics(c.metrics),
+		Logger: c.log, Now: c.opts.Now, Metrics: gateway.NewMetrics(c.metrics), Limits: c.opts.SSHLimits,
 	})
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)

@@ -31,6 +31,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -90,9 +91,8 @@ type Options struct {
 	Metrics *Metrics
 	// Now defaults to time.Now.
 	Now func() time.Time
-	// LoginGraceTime bounds the SSH handshake and login. Default
-	// LoginGraceTime.
-	LoginGraceTime time.Duration
+	// Limits on logins; zero fields take their defaults.
+	Limits
 	// KeepaliveInterval and KeepaliveTimeout: every KeepaliveInterval a
 	// logged-in client is sent keepalive@openssh.com, and a connection
 	// whose client does not answer within KeepaliveTimeout is closed.
@@ -102,6 +102,15 @@ type Options struct {
 	KeepaliveTimeout  time.Duration
 	// DialTimeout bounds one dial to a target. Default 30s.
 	DialTimeout time.Duration
+}
+
+// Limits bound what clients that have not logged in can hold or try, like
+// sshd's LoginGraceTime, MaxStartups and PerSourcePenalties. An operator
+// sets them with `burrow server --ssh-…` flags.
+type Limits struct {
+	// LoginGraceTime bounds the SSH handshake and login. Default
+	// LoginGraceTime.
+	LoginGraceTime time.Duration
 	// MaxStartups bounds the connections still in their handshake or
 	// login, all together, and PerSourceMaxStartups those from one IP;
 	// more are closed at once. Defaults 1024 and 64: room for a
@@ -116,9 +125,41 @@ type Options struct {
 	BlockFor        time.Duration
 }
 
+// DefaultLimits are what zero fields of Limits take.
+func DefaultLimits() Limits {
+	return Limits{
+		LoginGraceTime: LoginGraceTime,
+		MaxStartups:    1024, PerSourceMaxStartups: 64,
+		MaxAuthFailures: 20, FailureWindow: time.Minute, BlockFor: 5 * time.Minute,
+	}
+}
+
+// Validate says which limit is negative, if one is.
+func (l Limits) Validate() error {
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"login grace time", l.LoginGraceTime < 0},
+		{"max startups", l.MaxStartups < 0},
+		{"per-source max startups", l.PerSourceMaxStartups < 0},
+		{"max auth failures", l.MaxAuthFailures < 0},
+		{"failure window", l.FailureWindow < 0},
+		{"block time", l.BlockFor < 0},
+	} {
+		if f.negative {
+			return fmt.Errorf("gateway: %s must not be negative (0 takes the default)", f.name)
+		}
+	}
+	return nil
+}
+
 func (o *Options) defaults() error {
 	if o.Store == nil || o.Dialer == nil || o.UserCAKeys == nil || o.HostKey == nil {
 		return errors.New("gateway: Store, Dialer, UserCAKeys and HostKey are required")
+	}
+	if err := o.Limits.Validate(); err != nil {
+		return err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -126,15 +167,16 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	setDefault(&o.LoginGraceTime, LoginGraceTime)
 	setDefault(&o.KeepaliveInterval, KeepaliveInterval)
 	setDefault(&o.KeepaliveTimeout, KeepaliveTimeout)
 	setDefault(&o.DialTimeout, 30*time.Second)
-	setDefault(&o.FailureWindow, time.Minute)
-	setDefault(&o.BlockFor, 5*time.Minute)
-	setDefault(&o.MaxAuthFailures, 20)
-	setDefault(&o.MaxStartups, 1024)
-	setDefault(&o.PerSourceMaxStartups, 64)
+	d := DefaultLimits()
+	setDefault(&o.LoginGraceTime, d.LoginGraceTime)
+	setDefault(&o.FailureWindow, d.FailureWindow)
+	setDefault(&o.BlockFor, d.BlockFor)
+	setDefault(&o.MaxAuthFailures, d.MaxAuthFailures)
+	setDefault(&o.MaxStartups, d.MaxStartups)
+	setDefault(&o.PerSourceMaxStartups, d.PerSourceMaxStartups)
 	return nil
 }
 

@@ -19,6 +19,23 @@ func TestDefaultTimers(t *testing.T) {
 	}
 }
 
+// TestLimits: zero limits take the defaults, set ones are kept, and a
+// negative one is refused by New.
+func TestLimits(t *testing.T) {
+	if o := newEnv(t, nil).gw.opts; o.Limits != DefaultLimits() {
+		t.Errorf("zero Limits became %+v, want %+v", o.Limits, DefaultLimits())
+	}
+	set := Limits{LoginGraceTime: time.Minute, MaxStartups: 10, PerSourceMaxStartups: 2, MaxAuthFailures: 3, FailureWindow: time.Second, BlockFor: time.Hour}
+	if o := newEnv(t, func(o *Options) { o.Limits = set }).gw.opts; o.Limits != set {
+		t.Errorf("Limits %+v became %+v", set, o.Limits)
+	}
+	for _, l := range []Limits{{MaxStartups: -1}, {PerSourceMaxStartups: -1}, {LoginGraceTime: -time.Second}, {MaxAuthFailures: -1}, {FailureWindow: -1}, {BlockFor: -1}} {
+		if err := l.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", l)
+		}
+	}
+}
+
 // TestLoginGraceTime: a client that sends its version line, or nothing,
 // and then waits, is dropped once the login grace time is over.
 func TestLoginGraceTime(t *testing.T) {
