@@ -33,7 +33,8 @@ to OUT/bench-results.md):
   gateway: OpenSSH to that sshd vs `ssh -J` / `scp -J` through burrow's SSH
            gateway on the main port and on the plain --ssh-listen port:
            `ssh TARGET true` time, 1 GiB scp up and down, and the one-port
-           sniffer's cost (main port / plain port).
+           sniffer's cost (main port / plain port); next to ssh -J with
+           that sshd as its own jump host (OpenSSH alone, same shape).
 
 Options:
   --out DIR          results directory (default: a new /tmp/burrow-bench.XXXXXX)
@@ -770,7 +771,7 @@ ssh_section() {
 #              (SSH told from TLS by its first bytes) -> agent's SSH server
 #   gw-plain   the same through the plain SSH port (--ssh-listen)
 GD="$RES/gateway"
-GW_COLS=(direct gw-main gw-plain)
+GW_COLS=(direct gw-main gw-plain ossh-jump)
 
 # gw_setup: sshd, burrow dev --ssh-listen, a certificate and an OpenSSH
 # config naming both gateway ports. Returns 1 if nothing can be measured.
@@ -779,6 +780,7 @@ gw_setup() {
 	ssh_col direct "OpenSSH → local sshd"
 	ssh_col gw-main "ssh -J gateway, main port"
 	ssh_col gw-plain "ssh -J gateway, plain SSH port"
+	ssh_col ossh-jump "ssh -J OpenSSH sshd (reference)"
 	if ! ensure_sshd; then
 		for c in "${GW_COLS[@]}"; do ssh_status "$c" "failed: the throwaway sshd did not start (see $WORK/sshd.log)"; done
 		return 1
@@ -787,6 +789,11 @@ gw_setup() {
 	SSH_CFG[direct]="$WORK/ssh_config_direct"
 	SSH_HOST[direct]=direct
 	ssh_status direct ok
+	# The reference: OpenSSH's own jump host (the throwaway sshd) in front
+	# of the same sshd, the topology of the gateway done by OpenSSH alone.
+	SSH_CFG[ossh-jump]="$WORK/ssh_config_direct"
+	SSH_HOST[ossh-jump]=direct
+	ssh_status ossh-jump ok
 	gwport=$(freeport)
 	DEV_EXTRA=(--ssh-listen "127.0.0.1:$gwport")
 	if ! start_burrow_dev gateway; then
@@ -825,17 +832,30 @@ EOF
 	log "gateway: main port 127.0.0.1:$DEV_PORT, plain SSH port 127.0.0.1:$gwport, target $TARGET"
 }
 
-# gcmd COL PROG: OCMD for COL, with -J through COL's gateway port.
+# jump_of COL: the -J host of COL: none for direct, the throwaway sshd for
+# the OpenSSH reference, else COL's gateway port.
+jump_of() {
+	case $1 in
+	direct) ;;
+	ossh-jump) echo direct ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# gcmd COL PROG: OCMD for COL, with -J through COL's jump host.
 gcmd() {
 	ocmd "$1" "$2"
-	[[ $1 == direct ]] || OCMD+=(-J "$1")
+	local j
+	j=$(jump_of "$1")
+	[[ -z $j ]] || OCMD+=(-J "$j")
 }
 
 # probe_gw_cipher COL: record the ciphers OpenSSH negotiates, with -J
 # first the jump connection's, then the target's.
 probe_gw_cipher() {
-	local col=$1 out jump=()
-	[[ $col == direct ]] || jump=(-J "$col")
+	local col=$1 out jump=() j
+	j=$(jump_of "$col")
+	[[ -z $j ]] || jump=(-J "$j")
 	out=$(timeout 30 ssh -F "${SSH_CFG[$col]}" -o BatchMode=yes -v "${jump[@]}" "${SSH_HOST[$col]}" true 2>&1 </dev/null || true)
 	out=$(sed -n 's/.*kex: client->server cipher: \([^ ]*\).*/\1/p' <<<"$out" | paste -sd/ -)
 	echo "${out:-?}" | sed 's|/| / |g' >"$SD/$col/cipher"
@@ -880,6 +900,7 @@ gateway_section() {
 		echo "\`ssh TARGET true\`: $SSH_RUNS runs per column after 2 warm-up runs; the columns take turns"
 		echo "transfer size: $XFER_HUMAN"
 		echo "transfers: scp (SFTP protocol), with -J through the gateway; best of $XFER_RUNS round(s), the columns taking turns"
+		echo "reference: ssh -J through the throwaway sshd to itself, what OpenSSH alone gets with a jump host on this machine"
 	} >"$SD/meta.txt"
 }
 
