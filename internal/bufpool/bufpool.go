@@ -10,8 +10,12 @@ import "sync"
 // Slack is spare room past each class's size, for a frame header.
 const Slack = 64
 
-// Classes are the buffer sizes kept, smallest first.
-var Classes = [...]int{16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10}
+// Classes are the buffer sizes kept, smallest first. gRPC takes a buffer
+// for every DATA frame over 1 KiB and keeps it until the stream is read, so
+// the smallest class bounds what a peer sending small frames makes a
+// stalled stream hold: at most 4× its flow-control window, as with gRPC's
+// own pool.
+var Classes = [...]int{4 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10}
 
 var pools [len(Classes)]sync.Pool
 

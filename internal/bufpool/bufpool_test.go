@@ -10,7 +10,9 @@ var _ mem.BufferPool = Pool{}
 
 func TestClasses(t *testing.T) {
 	for _, tt := range []struct{ n, cap int }{
-		{1, 16<<10 + Slack},
+		{1, 4<<10 + Slack},
+		{1025, 4<<10 + Slack},
+		{4<<10 + Slack + 1, 16<<10 + Slack},
 		{16<<10 + Slack, 16<<10 + Slack},
 		{16<<10 + Slack + 1, 32<<10 + Slack},
 		{256 << 10, 256<<10 + Slack},

@@ -55,9 +55,9 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
 	f.StringVar(&o.SSHListen, "ssh-listen", "", "`ADDR` of a plain SSH port for ssh -J through the gateway, e.g. :2222 (default: none)")
 	l, d := &o.SSHLimits, gateway.DefaultLimits()
-	f.DurationVar(&l.LoginGraceTime, "ssh-login-grace-time", d.LoginGraceTime, "SSH gateway: time a client has to log in before it is disconnected")
-	f.IntVar(&l.MaxStartups, "ssh-max-startups", d.MaxStartups, "SSH gateway: connections not yet logged in, from all addresses; more are closed at once")
-	f.IntVar(&l.PerSourceMaxStartups, "ssh-per-source-max-startups", d.PerSourceMaxStartups, "SSH gateway: connections not yet logged in from one IP address")
-	f.IntVar(&l.MaxAuthFailures, "ssh-max-auth-failures", d.MaxAuthFailures, "SSH gateway: failed logins from one IP address within a minute before it is refused for 5 minutes")
+	f.DurationVar(&l.LoginGraceTime, "ssh-login-grace-time", d.LoginGraceTime, "SSH gateway: time a client has to log in before it is disconnected (0: the default)")
+	f.IntVar(&l.MaxStartups, "ssh-max-startups", d.MaxStartups, "SSH gateway: connections not yet logged in, from all addresses; more are closed at once (0: the default)")
+	f.IntVar(&l.PerSourceMaxStartups, "ssh-per-source-max-startups", d.PerSourceMaxStartups, "SSH gateway: connections not yet logged in from one IP address (0: the default)")
+	f.IntVar(&l.MaxAuthFailures, "ssh-max-auth-failures", d.MaxAuthFailures, "SSH gateway: failed logins from one IP address within a minute before it is refused for 5 minutes (0: the default)")
 	return cmd
 }

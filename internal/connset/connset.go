@@ -79,7 +79,8 @@ func (s *Set[T]) Close() {
 	s.closeMembers()
 }
 
-// Wait waits until every member is Done.
+// Wait waits until every member is Done. Call it only after Close or
+// Shutdown: an Add racing a Wait on an open set is a WaitGroup misuse.
 func (s *Set[T]) Wait() { s.wg.Wait() }
 
 func (s *Set[T]) closeMembers() int {

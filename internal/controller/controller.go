@@ -173,6 +173,9 @@ func (o *Options) defaults() error {
 	if o.DataDir == "" {
 		return errors.New("controller: a data directory is required")
 	}
+	if err := o.SSHLimits.Validate(); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("controller: data directory: %w", err)
 	}

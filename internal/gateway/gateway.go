@@ -271,7 +271,8 @@ func (s *Server) Shutdown(ctx context.Context) int {
 	return s.conns.Shutdown(ctx)
 }
 
-// Close is Shutdown without waiting.
+// Close is Shutdown with no grace: it closes every connection at once and
+// waits until they have ended.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

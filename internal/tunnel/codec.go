@@ -24,7 +24,7 @@ import (
 // peer using generated code for tunnel.proto interoperates unchanged.
 //
 // Install it with grpc.ForceServerCodecV2 on the server and
-// grpc.ForceCodecV2 as a default call option on clients (ServerOptions and
+// grpc.ForceCodecV2 as a default call option on clients (GRPCServerOptions and
 // ClientOptions do both).
 var Codec encoding.CodecV2 = frameCodec{std: encoding.GetCodecV2(grpcproto.Name)}
 
