@@ -467,6 +467,15 @@ run_floor() {
 	start "relay-$id-cli" "$BB" relay \
 		-hop "tcp://127.0.0.1:$a1=$s://127.0.0.1:$b1" -hop "tcp://127.0.0.1:$a2=$s://127.0.0.1:$b2"
 	cli=$LAST_PID
+	local p
+	for p in "$dev:$b1" "$dev:$b2" "$dev:$c1" "$dev:$c2" "$cli:$a1" "$cli:$a2"; do
+		if ! wait_listen "${p%%:*}" "${p#*:}" 15; then
+			mark "$id" "$label" "failed: burrow-bench relay did not listen on 127.0.0.1:${p#*:}: $(cat "$WORK/relay-$id-dev.log" "$WORK/relay-$id-cli.log" | tr '\n' ' ' | head -c 300)"
+			stop_tree "$cli"
+			stop_tree "$dev"
+			return 0
+		fi
+	done
 	measure "$id" "$label" "$a1" "$a2" "$dev" "$cli"
 	stop_tree "$cli"
 	stop_tree "$dev"
@@ -765,11 +774,12 @@ ssh_section() {
 }
 
 # ------------------------------------------------------------------ gateway section
-# Three columns under $RES/gateway (see cmd/burrow-bench/report_gateway.go):
+# Four columns under $RES/gateway (see cmd/burrow-bench/report_gateway.go):
 #   direct     OpenSSH client -> the throwaway sshd
 #   gw-main    ssh -J / scp -J through the gateway on burrow dev's main port
 #              (SSH told from TLS by its first bytes) -> agent's SSH server
 #   gw-plain   the same through the plain SSH port (--ssh-listen)
+#   ossh-jump  the reference: ssh -J through the throwaway sshd to itself
 GD="$RES/gateway"
 GW_COLS=(direct gw-main gw-plain ossh-jump)
 

@@ -289,8 +289,10 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 		b.WriteString("\n")
 	}
 
+	written := map[[2]string]bool{}
 	for _, pair := range [][2]string{{subject, base}, {floorTLS, base}, {subject, floorTLS}} {
-		if a, bl := byID[pair[0]], byID[pair[1]]; a != nil && bl != nil && pair[0] != pair[1] {
+		if a, bl := byID[pair[0]], byID[pair[1]]; a != nil && bl != nil && pair[0] != pair[1] && !written[pair] {
+			written[pair] = true
 			writeRatios(b, a, bl)
 		}
 	}
@@ -305,9 +307,17 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 		}
 	}
 	b.WriteString("\nThroughput is iperf3's end-of-test figure for each side; the receiver figure is what made it through the forwarder (the sender figure also counts data still sitting in forwarder buffers). ")
-	b.WriteString("CPU is utime+stime of the forwarding process trees only (ssh + sshd, the two relay processes, or burrow dev + burrow port-forward), read from /proc around the 1-stream run, divided by 10^9 bytes received. ")
-	b.WriteString("Everything (iperf3 client and server, target, forwarders) shares this machine's CPUs, so forwarders that burn CPU also slow the endpoints. ")
-	b.WriteString("The relay floors (burrow-bench relay) copy bytes along burrow's hops and do nothing else; they dial every hop anew for each connection (a TLS handshake per hop for the TLS floor), so their new conns/s is no floor for a design that multiplexes.\n")
+	floors := byID[floorTCP] != nil || byID[floorTLS] != nil
+	if floors {
+		b.WriteString("CPU is utime+stime of the forwarding process trees only (ssh + sshd, the two relay processes, or burrow dev + burrow port-forward), read from /proc around the 1-stream run, divided by 10^9 bytes received. ")
+	} else {
+		b.WriteString("CPU is utime+stime of the forwarding process trees only (ssh + sshd, or burrow dev + burrow port-forward), read from /proc around the 1-stream run, divided by 10^9 bytes received. ")
+	}
+	b.WriteString("Everything (iperf3 client and server, target, forwarders) shares this machine's CPUs, so forwarders that burn CPU also slow the endpoints.")
+	if floors {
+		b.WriteString(" The relay floors (burrow-bench relay) copy bytes along burrow's hops and do nothing else; they dial every hop anew for each connection (a TLS handshake per hop for the TLS floor), so their new conns/s is no floor for a design that multiplexes.")
+	}
+	b.WriteString("\n")
 	if len(notes) > 0 {
 		b.WriteString("\n**Notes**\n\n")
 		for _, n := range notes {
@@ -320,6 +330,9 @@ func writeForwardReport(b *strings.Builder, dir string, paths []string, base, su
 // most any design with burrow's hops and TLS on both could reach on this
 // machine; burrow's ratios to it are what burrow's protocol costs on top.
 const floorTLS = "floor-tls"
+
+// floorTCP is the bare relay column without crypto.
+const floorTCP = "floor-tcp"
 
 // writeRatios writes the subject's ratios to one other column.
 func writeRatios(b *strings.Builder, s, bl *pathResult) {

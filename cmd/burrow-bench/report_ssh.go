@@ -32,6 +32,8 @@ type sshCol struct {
 	upAES                     *cmdResult
 	echo                      *echoResult
 	notes                     []string
+	// reference marks a column shown for comparison, not held to the goals.
+	reference bool
 }
 
 func loadSSHCol(dir, id string) *sshCol {
@@ -218,7 +220,7 @@ func writeSSHRatios(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
 			v, ok := m.val(c)
 			ok = ok && bok && base.status == "ok" && c.status == "ok"
 			s := ratio(v, bv, ok, ok)
-			if s != na && m.goal > 0 {
+			if s != na && m.goal > 0 && !c.reference {
 				s += goalMark(v/bv, m.goal, m.lower)
 			}
 			fmt.Fprintf(b, " %s |", s)
