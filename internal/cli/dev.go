@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -154,17 +155,18 @@ func printDevHelp(g *globals, url, target string) {
 	if _, err := exec.LookPath("burrow"); err != nil {
 		fmt.Fprint(g.stdout, "\n(burrow is not on your PATH: run `go install ./cmd/burrow`, or type `go run ./cmd/burrow` for `burrow` below.)")
 	}
-	fmt.Fprintf(g.stdout, `
-burrow dev is running: controller at %s, this machine is target %q.
-The "dev" context (admin) is selected in your client config.
-
-Next, in another terminal:
-  burrow targets                          # %[2]s is online
-  burrow ssh %[2]s                         # a shell on %[2]s (burrow ssh %[2]s -- uname -a)
-  burrow port-forward %[2]s 8080:80          # localhost:8080 -> port 80 on %[2]s
-  burrow ssh-config --write               # then plain ssh, scp, sftp: ssh %[2]s
-  burrow join-token create                # let an agent on another machine join
-
-Ctrl-C stops it.
-`, url, target)
+	fmt.Fprintf(g.stdout, "\nburrow dev is running: controller at %s, this machine is target %q.\n", url, target)
+	fmt.Fprint(g.stdout, "The \"dev\" context (admin) is selected in your client config.\n\nNext, in another terminal:\n")
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	for _, l := range [][2]string{
+		{"burrow targets", target + " is online"},
+		{"burrow ssh " + target, "a shell on " + target + " (burrow ssh " + target + " -- uname -a)"},
+		{"burrow port-forward " + target + " 8080:80", "localhost:8080 -> port 80 on " + target},
+		{"burrow ssh-config --write", "then plain ssh, scp, sftp: ssh " + target},
+		{"burrow join-token create", "let an agent on another machine join"},
+	} {
+		fmt.Fprintf(tw, "  %s\t# %s\n", l[0], l[1])
+	}
+	tw.Flush()
+	fmt.Fprint(g.stdout, "\nCtrl-C stops it.\n")
 }
