@@ -88,11 +88,42 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		return err
 	}
 	defer c.Close()
-	sc, err := dialSSH(ctx, c, target, login, g.stderr)
-	if err != nil {
+	// A terminating signal ends everything from here on: the dial, then
+	// the connection (see endOnSignal).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		sc      *ssh.Client
+		stopped bool
+	)
+	stopWatch := endOnSignal(func() {
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if sc != nil {
+			sc.Close()
+		}
+	})
+	defer stopWatch()
+	exit := func(err error) error {
+		if sig, ok := stopWatch(); ok {
+			return exitError(128 + int(sig))
+		}
 		return err
 	}
-	defer sc.Close()
+	conn, err := dialSSH(ctx, c, target, login, g.stderr)
+	if err != nil {
+		return exit(err)
+	}
+	defer conn.Close()
+	mu.Lock()
+	sc = conn
+	if stopped {
+		conn.Close()
+	}
+	mu.Unlock()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	fctx, stop := context.WithCancel(ctx)
@@ -104,7 +135,12 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)
-		go func() { defer wg.Done(); acceptLoop(ln, func() (net.Conn, error) { return sc.Dial("tcp", fw.to) }) }()
+		go func() {
+			defer wg.Done()
+			acceptLoop(ln, func() (net.Conn, error) { return sc.Dial("tcp", fw.to) }, func(err error) {
+				fmt.Fprintf(g.stderr, "burrow: -L %s: %s could not open %s: %v\n", fw.spec, target, fw.to, err)
+			})
+		}()
 	}
 	for _, fw := range remotes {
 		ln, err := sc.Listen("tcp", fw.bind)
@@ -113,12 +149,49 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)
-		go func() { defer wg.Done(); acceptLoop(ln, func() (net.Conn, error) { return net.Dial("tcp", fw.to) }) }()
+		go func() {
+			defer wg.Done()
+			acceptLoop(ln, func() (net.Conn, error) { return net.Dial("tcp", fw.to) }, func(err error) {
+				fmt.Fprintf(g.stderr, "burrow: -R %s: %v\n", fw.spec, err)
+			})
+		}()
 	}
 	if f.noCommand {
-		return sc.Wait()
+		return exit(sc.Wait())
 	}
-	return runSession(sc, f, command, g)
+	return exit(runSession(sc, f, command, g))
+}
+
+// endOnSignal calls end when SIGINT, SIGTERM or SIGHUP arrives, to close
+// the connection as OpenSSH's ssh does on them: the session and its
+// forwards end, and the remote program is hung up on. (On a terminal in
+// raw mode Ctrl-C is a keystroke for the remote program, not a signal
+// here.) stop stops watching and reports the signal, if one came; the
+// caller then exits 128+n, as a shell reports a program killed by
+// signal n. stop may be called more than once.
+func endOnSignal(end func()) (stop func() (syscall.Signal, bool)) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	done, finished := make(chan struct{}), make(chan struct{})
+	var caught syscall.Signal
+	go func() {
+		defer close(finished)
+		select {
+		case s := <-sigs:
+			caught = s.(syscall.Signal)
+			end()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() (syscall.Signal, bool) {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			<-finished
+		})
+		return caught, caught != 0
+	}
 }
 
 // runSession runs one shell or command and returns its exit status as an
@@ -307,8 +380,10 @@ func parseSSHForwards(specs []string, flag string) ([]sshForward, error) {
 	return out, nil
 }
 
-// acceptLoop relays every connection of ln to a connection from dial.
-func acceptLoop(ln net.Listener, dial func() (net.Conn, error)) {
+// acceptLoop relays every connection of ln to a connection from dial. A
+// connection dial cannot make is closed and reported, as OpenSSH reports
+// a refused channel, so a forward that goes nowhere is not silent.
+func acceptLoop(ln net.Listener, dial func() (net.Conn, error), report func(error)) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -322,6 +397,7 @@ func acceptLoop(ln net.Listener, dial func() (net.Conn, error)) {
 			d, err := dial()
 			if err != nil {
 				c.Close()
+				report(err)
 				return
 			}
 			relay.Join(c, d)

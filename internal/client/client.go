@@ -193,6 +193,9 @@ func (c *Client) DialPortForward(ctx context.Context, target string, port int) (
 }
 
 func (c *Client) upgrade(ctx context.Context, tc *tls.Conn, target string, port int) (net.Conn, error) {
+	// Cancelling ctx aborts the exchange, which waits for the agent.
+	stop := context.AfterFunc(ctx, func() { tc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls with controller %s: %w", c.addr, err)
 	}
@@ -205,7 +208,14 @@ func (c *Client) upgrade(ctx context.Context, tc *tls.Conn, target string, port 
 	br := bufio.NewReaderSize(tc, 4096)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("read port-forward answer: %w", err)
+	}
+	if !stop() && ctx.Err() != nil { // cancelled just now: the deadline is set
+		resp.Body.Close()
+		return nil, context.Cause(ctx)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()

@@ -68,6 +68,7 @@ func TestSSH(t *testing.T) {
 	t.Run("remote-forward", s.testRemoteForward)
 	t.Run("agent-forward", s.testAgentForward)
 	t.Run("burrow-ssh", s.testBurrowSSH)
+	t.Run("burrow-ssh-forwards-and-signals", s.testBurrowSSHForwards)
 	t.Run("burrow-ssh-interactive", s.testBurrowSSHInteractive)
 	t.Run("burrow-cp", s.testBurrowCp)
 	t.Run("host-ca-known-hosts", s.testHostCA)
@@ -302,11 +303,24 @@ func (s *sshSuite) testRemoteForward(t *testing.T) {
 }
 
 func (s *sshSuite) testAgentForward(t *testing.T) {
+	env, fp := s.startAgentWithKey(t)
+	if r := s.sshWith(env, s.config, nil, "-A", targetName, "ssh-add -l"); r.err != nil || !strings.Contains(r.stdout, fp) {
+		t.Errorf("ssh -A %s ssh-add -l: want %s listed, got %v", targetName, fp, r)
+	}
+	// Without -A the target has no agent.
+	if r := s.sshWith(env, s.config, nil, targetName, "ssh-add -l"); r.exitCode == 0 || strings.Contains(r.stdout, fp) {
+		t.Errorf("ssh %s ssh-add -l without -A: want a failure, got %v", targetName, r)
+	}
+}
+
+// startAgentWithKey runs an ssh-agent in user holding a new key; it returns
+// the suite's environment with SSH_AUTH_SOCK set, and the key's fingerprint.
+func (s *sshSuite) startAgentWithKey(t *testing.T) ([]string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	key, sock := filepath.Join(dir, "id_agent"), filepath.Join(dir, "agent.sock")
 	keygen(t, key, "e2e-agent-key")
 	agent := s.procs.start(t, s.c.topo.user, "ssh-agent", nil, "ssh-agent", "-D", "-a", sock)
-	defer agent.kill()
 	env := withEnv(s.env, "SSH_AUTH_SOCK="+sock)
 	eventually(t, forwardReadyTimeout, "ssh-agent answers", func() error {
 		if !agent.running() {
@@ -320,14 +334,8 @@ func (s *sshSuite) testAgentForward(t *testing.T) {
 	if r := run(s.c.topo.user, env, nil, "ssh-add", key); r.err != nil {
 		t.Fatalf("%v", r)
 	}
-	fp := keyFingerprint(t, key+".pub")
-	if r := s.sshWith(env, s.config, nil, "-A", targetName, "ssh-add -l"); r.err != nil || !strings.Contains(r.stdout, fp) {
-		t.Errorf("ssh -A %s ssh-add -l: want %s listed, got %v", targetName, fp, r)
-	}
-	// Without -A the target has no agent.
-	if r := s.sshWith(env, s.config, nil, targetName, "ssh-add -l"); r.exitCode == 0 || strings.Contains(r.stdout, fp) {
-		t.Errorf("ssh %s ssh-add -l without -A: want a failure, got %v", targetName, r)
-	}
+	t.Cleanup(agent.kill)
+	return env, keyFingerprint(t, key+".pub")
 }
 
 // testConcurrent runs concurrentSSH sessions at once. The controller's

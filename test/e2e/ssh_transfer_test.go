@@ -3,11 +3,17 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,6 +184,82 @@ func (s *sshSuite) testBurrowSSH(t *testing.T) {
 	if r.exitCode != 3 || r.stdout != scriptStdout || strings.TrimSpace(r.stderr) != "as root" {
 		t.Errorf("burrow ssh %s 'sh -s' < script: want exit 3, stdout %q and stderr \"as root\", got exit %d: %v", targetName, scriptStdout, r.exitCode, r)
 	}
+}
+
+// testBurrowSSHForwards: burrow ssh's own -L, -R and -A; a forward the
+// target refuses is reported on stderr, as OpenSSH reports it; and a
+// signal ends burrow ssh as it ends OpenSSH's ssh: the connection closes,
+// the remote program is hung up on, and the exit status is 128+n.
+func (s *sshSuite) testBurrowSSHForwards(t *testing.T) {
+	const offset = forwardOffset + 1000 // clear of the OpenSSH forward tests' ports
+	echoL, refusedL, echoR := privLoopEcho+offset, privLoopHash+offset, userLoopEcho+offset
+	refusedSpec := fmt.Sprintf("127.0.0.1:%d:127.0.0.1:9", refusedL) // nothing listens on priv's port 9
+	p := s.procs.start(t, s.c.topo.user, "burrow-ssh-N", nil, burrowBin, "ssh", "-N",
+		"-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", echoL, privLoopEcho),
+		"-L", refusedSpec,
+		"-R", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", echoR, userLoopEcho), targetName)
+	defer p.kill()
+	eventually(t, forwardReadyTimeout, "burrow ssh -L echoes", func() error {
+		if !p.running() {
+			t.Fatalf("burrow ssh -N exited: %v\n%s", p.exitErr(), p.output())
+		}
+		return s.c.echoVia(s.c.topo.user, net.JoinHostPort("127.0.0.1", strconv.Itoa(echoL)))
+	})
+	eventually(t, forwardReadyTimeout, "burrow ssh -R echoes from priv", func() error {
+		return s.c.echoVia(s.c.topo.priv, net.JoinHostPort("127.0.0.1", strconv.Itoa(echoR)))
+	})
+	if c, err := s.c.dialUser(refusedL); err == nil {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		if n, _ := io.Copy(io.Discard, c); n != 0 {
+			t.Errorf("a -L to a refused port gave %d bytes", n)
+		}
+		c.Close()
+	}
+	eventually(t, forwardReadyTimeout, "the refused -L reported", func() error {
+		if e := p.stderr.String(); !strings.Contains(e, "-L "+refusedSpec) || !strings.Contains(e, "refused") {
+			return fmt.Errorf("stderr %q does not report -L %s", e, refusedSpec)
+		}
+		return nil
+	})
+	if code := exitCode(p.stop(t, syscall.SIGTERM)); code != 128+15 {
+		t.Errorf("burrow ssh -N after SIGTERM: exit %d, want %d\n%s", code, 128+15, p.output())
+	}
+
+	env, fp := s.startAgentWithKey(t)
+	if r := runTimeout(s.c.topo.user, env, nil, sshTimeout, burrowBin, "ssh", "-A", targetName, "--", "ssh-add -l"); r.err != nil || !strings.Contains(r.stdout, fp) {
+		t.Errorf("burrow ssh -A %s -- ssh-add -l: want %s listed, got %v", targetName, fp, r)
+	}
+
+	const marker = "86399" // the remote program is `sleep 86399`; pgrep matches it alone, not burrow ssh's own command line
+	p = s.procs.start(t, s.c.topo.user, "burrow-ssh-sleep", nil, burrowBin, "ssh", targetName, "--", "sleep", marker)
+	defer p.kill()
+	eventually(t, forwardReadyTimeout, "the remote sleep started", func() error {
+		if r := run(s.c.topo.priv, nil, nil, "pgrep", "-f", "^sleep "+marker+"$"); r.exitCode != 0 {
+			return fmt.Errorf("no remote sleep yet: %v", r)
+		}
+		return nil
+	})
+	if code := exitCode(p.stop(t, syscall.SIGINT)); code != 128+2 {
+		t.Errorf("burrow ssh -- sleep after SIGINT: exit %d, want %d\n%s", code, 128+2, p.output())
+	}
+	eventually(t, forwardReadyTimeout, "the remote sleep hung up on", func() error {
+		if r := run(s.c.topo.priv, nil, nil, "pgrep", "-f", "^sleep "+marker+"$"); r.exitCode == 0 {
+			return fmt.Errorf("remote sleep still running: %s", r.stdout)
+		}
+		return nil
+	})
+}
+
+// exitCode is the exit status in a Wait error (0 for nil, -1 if none).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 func (s *sshSuite) testBurrowSSHInteractive(t *testing.T) {
