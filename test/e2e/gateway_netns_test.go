@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,9 +47,20 @@ func addPriv2(t *testing.T, topo *topology) netns {
 func (s *gatewaySuite) testSecondNamespace(t *testing.T) {
 	c := s.c
 	ns := addPriv2(t, c.topo)
+	// A service in the second network: ctl reaches it, user and priv must
+	// not, or the test below proves nothing.
+	const probePort = 7401
+	probe := net.JoinHostPort(priv2Addr, strconv.Itoa(probePort))
+	c.procs.start(t, ns, "targetsrv-priv2", nil, targetsrvBin, "-host", priv2Addr,
+		"-echo", strconv.Itoa(probePort), "-hash", strconv.Itoa(probePort+1), "-source", strconv.Itoa(probePort+2))
+	eventually(t, targetsrvReadyTimeout, "ctl reaches "+probe, func() error { return c.echoVia(c.topo.ctl, probe) })
 	for _, from := range []netns{c.topo.user, c.topo.priv} {
-		if r := run(from, nil, nil, "ping", "-c", "1", "-W", "1", priv2Addr); r.err == nil {
-			t.Fatalf("%s reaches %s: the second network is not private: %v", from.name, priv2Addr, r)
+		ctx, cancel := context.WithTimeout(context.Background(), isolationDialTimeout)
+		conn, err := from.dial(ctx, probe)
+		cancel()
+		if err == nil {
+			conn.Close()
+			t.Fatalf("%s reaches %s: the second network is not private", from.name, probe)
 		}
 	}
 	join := c.createJoinToken(t, 1)
