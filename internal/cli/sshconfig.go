@@ -109,20 +109,25 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	return true, nil
 }
 
-// writeKnownHosts records the host CA (for targets' host certificates)
-// and, for agents that have none yet, the registered host key of every
-// target with the built-in SSH server, under NAME and NAME.burrow.
+// writeKnownHosts records the host CA, one @cert-authority line that
+// vouches for every target with the built-in SSH server through its host
+// certificate. Only a controller with no host CA (none could be read) gets
+// the host keys agents registered instead, under NAME and NAME.burrow.
 func (id identity) writeKnownHosts(hostCAs []string, ts []apitype.Target) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# written by burrow; host CA and host keys registered by agents with the controller\n")
-	for _, l := range certAuthorityLines(hostCAs, ts) {
-		fmt.Fprintln(&b, l)
-	}
-	for _, t := range ts {
-		if t.SSH != "builtin" || t.HostKey == "" {
-			continue
+	if len(hostCAs) > 0 {
+		fmt.Fprintf(&b, "# written by burrow: the controller's host CA\n")
+		for _, l := range certAuthorityLines(hostCAs, ts) {
+			fmt.Fprintln(&b, l)
 		}
-		fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
+	} else {
+		fmt.Fprintf(&b, "# written by burrow: host keys registered by agents (the controller has no host CA)\n")
+		for _, t := range ts {
+			if t.SSH != "builtin" || t.HostKey == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
+		}
 	}
 	if err := os.MkdirAll(id.dir, 0o700); err != nil {
 		return err
