@@ -37,7 +37,10 @@ type Options struct {
 	CA *sshca.Authority
 	// HostCA signs agents' host keys; its keys are listed by GET /v1/ssh/ca.
 	HostCA *sshca.Authority
-	Now    func() time.Time
+	// GatewayHosts, if set, lists the names the SSH gateway's host
+	// certificate holds (GET /v1/ssh/ca), for @cert-authority lines.
+	GatewayHosts func() []string
+	Now          func() time.Time
 	// OnTrustChange, if set, is called after a CA rotation or a token
 	// revocation, to tell agents at once (tunnel.Server.PushTrust).
 	OnTrustChange func()

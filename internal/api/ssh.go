@@ -214,6 +214,9 @@ func (a *API) sshCA(w http.ResponseWriter, r *http.Request, _ dial.Principal) {
 	}
 	if a.opts.HostCA != nil {
 		resp.HostCAKeys = append(resp.HostCAKeys, a.opts.HostCA.TrustedKeys()...)
+		if a.opts.GatewayHosts != nil {
+			resp.GatewayHosts = a.opts.GatewayHosts()
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

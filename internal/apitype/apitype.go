@@ -155,6 +155,11 @@ type SSHCA struct {
 	// HostCAKeys sign agents' host certificates (for @cert-authority
 	// lines in known_hosts).
 	HostCAKeys []string `json:"host_ca_keys"`
+	// GatewayHosts are the names and addresses the controller's SSH
+	// gateway has a host certificate for, from the same host CA: the
+	// @cert-authority line lists them too, so `ssh -J` needs no pinned
+	// gateway key.
+	GatewayHosts []string `json:"gateway_hosts,omitempty"`
 }
 
 // Roles.

@@ -1,6 +1,7 @@
 package burrowtest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -31,14 +32,29 @@ func TestSSHGatewayJump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The gateway offers its plain host key (a client that pinned it asks
+	// for that algorithm) and a host certificate from the host CA for the
+	// names it is reached by.
 	gw, err := ssh.Dial("tcp", s.Controller().SSHAddr().String(), &ssh.ClientConfig{
 		User: "jump", Auth: []ssh.AuthMethod{ssh.PublicKeys(cert)},
-		HostKeyCallback: ssh.FixedHostKey(hostKey.PublicKey()), Timeout: burrowtest.WaitShort,
+		HostKeyCallback: ssh.FixedHostKey(hostKey.PublicKey()), HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
+		Timeout: burrowtest.WaitShort,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer gw.Close()
+	hostCA := s.Controller().HostCA().PublicKey()
+	checker := &ssh.CertChecker{IsHostAuthority: func(k ssh.PublicKey, _ string) bool { return bytes.Equal(k.Marshal(), hostCA.Marshal()) }}
+	viaCA, err := ssh.Dial("tcp", s.Controller().SSHAddr().String(), &ssh.ClientConfig{
+		User: "jump", Auth: []ssh.AuthMethod{ssh.PublicKeys(cert)},
+		HostKeyCallback: checker.CheckHostKey, HostKeyAlgorithms: []string{ssh.CertAlgoED25519v01},
+		Timeout: burrowtest.WaitShort,
+	})
+	if err != nil {
+		t.Fatalf("the gateway's host certificate, checked against the host CA for 127.0.0.1: %v", err)
+	}
+	viaCA.Close()
 
 	conn, err := gw.Dial("tcp", "web-1:22")
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -96,7 +98,7 @@ shows a host certificate from that CA, so OpenSSH never asks about host keys.`,
 			if err != nil {
 				return err
 			}
-			lines := certAuthorityLines(ca.HostCAKeys, ts)
+			lines := certAuthorityLines(ca, ts)
 			if len(lines) == 0 {
 				return errors.New("the controller has no host CA keys")
 			}
@@ -108,22 +110,36 @@ shows a host certificate from that CA, so OpenSSH never asks about host keys.`,
 	}
 }
 
-// certAuthorityLines are the known_hosts lines trusting host CA keys for
-// the targets with a built-in SSH server and for *.burrow. The CA is
-// trusted for these names only, not for every host.
-func certAuthorityLines(keys []string, ts []apitype.Target) []string {
+// certAuthorityLines are the known_hosts lines trusting the host CA keys
+// for the targets with a built-in SSH server, for *.burrow, and for the
+// names of the controller's SSH gateway, on any port ([NAME]:* is how
+// known_hosts names a host on a port other than 22), so that plain ssh
+// and ssh -J check every hop without a pinned key. The CA is trusted for
+// these names only, not for every host.
+func certAuthorityLines(ca apitype.SSHCA, ts []apitype.Target) []string {
 	names := []string{"*" + sshca.HostSuffix}
 	for _, t := range ts {
 		if t.SSH == "builtin" && safeName.MatchString(t.Name) {
 			names = append(names, t.Name)
 		}
 	}
+	for _, h := range ca.GatewayHosts {
+		if gatewayHostName.MatchString(h) {
+			names = append(names, h, "["+h+"]:*")
+		}
+	}
+	seen := map[string]bool{}
+	names = slices.DeleteFunc(names, func(n string) bool { dup := seen[n]; seen[n] = true; return dup })
 	var out []string
-	for _, k := range keys {
+	for _, k := range ca.HostCAKeys {
 		out = append(out, "@cert-authority "+strings.Join(names, ",")+" "+k)
 	}
 	return out
 }
+
+// gatewayHostName is a host name or an IPv4 or IPv6 address, nothing a
+// known_hosts pattern list would read otherwise.
+var gatewayHostName = regexp.MustCompile(`^[A-Za-z0-9:][A-Za-z0-9.:-]*$`)
 
 // writeUserCA writes the TrustedUserCAKeys file of keys.
 func writeUserCA(w io.Writer, keys []string) error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/burrow-dev/burrow/internal/agent"
+	"github.com/burrow-dev/burrow/internal/apitype"
 )
 
 var forwardSeeds = []struct {
@@ -175,5 +176,21 @@ func TestServerRefusesNegativeLimits(t *testing.T) {
 		if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
 			t.Errorf("server %v: created %s", args, dir)
 		}
+	}
+}
+
+// TestCertAuthorityLines: the @cert-authority line names the built-in
+// SSH targets, *.burrow and the gateway's hosts on any port, once each,
+// and leaves out names that would break a known_hosts pattern list.
+func TestCertAuthorityLines(t *testing.T) {
+	ca := apitype.SSHCA{
+		HostCAKeys:   []string{"ssh-ed25519 AAAAkey1 ca", "ssh-ed25519 AAAAkey2 ca"},
+		GatewayHosts: []string{"gw.example.com", "10.0.0.1", "::1", "web-1", "bad,name", "*"},
+	}
+	ts := []apitype.Target{{Name: "web-1", SSH: "builtin"}, {Name: "db", SSH: "system"}, {Name: "Evil Name", SSH: "builtin"}}
+	got := certAuthorityLines(ca, ts)
+	want := "@cert-authority *.burrow,web-1,gw.example.com,[gw.example.com]:*,10.0.0.1,[10.0.0.1]:*,::1,[::1]:*,[web-1]:* "
+	if len(got) != 2 || got[0] != want+ca.HostCAKeys[0] || got[1] != want+ca.HostCAKeys[1] {
+		t.Fatalf("got\n%s\nwant lines starting\n%s", strings.Join(got, "\n"), want)
 	}
 }

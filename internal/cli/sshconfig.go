@@ -103,7 +103,7 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	// with the certificate, at most every half hour.
 	if ts, err := c.Targets(ctx); err == nil {
 		if ca, err := c.SSHCA(ctx); err == nil {
-			id.writeKnownHosts(ca.HostCAKeys, ts)
+			id.writeKnownHosts(ca, ts)
 		}
 	}
 	return true, nil
@@ -113,11 +113,11 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 // vouches for every target with the built-in SSH server through its host
 // certificate. Only a controller with no host CA (none could be read) gets
 // the host keys agents registered instead, under NAME and NAME.burrow.
-func (id identity) writeKnownHosts(hostCAs []string, ts []apitype.Target) error {
+func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error {
 	var b strings.Builder
-	if len(hostCAs) > 0 {
+	if len(ca.HostCAKeys) > 0 {
 		fmt.Fprintf(&b, "# written by burrow: the controller's host CA\n")
-		for _, l := range certAuthorityLines(hostCAs, ts) {
+		for _, l := range certAuthorityLines(ca, ts) {
 			fmt.Fprintln(&b, l)
 		}
 	} else {
@@ -197,7 +197,7 @@ host keys agents registered, so there is never a host key prompt.`,
 			if err != nil {
 				return err
 			}
-			if err := id.writeKnownHosts(ca.HostCAKeys, ts); err != nil {
+			if err := id.writeKnownHosts(ca, ts); err != nil {
 				return err
 			}
 			block := sshConfigBlock(ctxName, selfPath(), id, ts)

@@ -92,6 +92,7 @@ type Controller struct {
 	sshLn       net.Listener // nil without SSHListen
 	metrics     *prometheus.Registry
 	trust       trustState
+	gwCert      gatewayCert
 }
 
 // New opens the store, loads or makes the TLS certificate and listens.
@@ -144,6 +145,7 @@ func (c *Controller) setupSSHGateway() error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	c.sshGateway = gw
+	c.certifyGateway()
 	if c.opts.SSHListen == "" {
 		return nil
 	}
@@ -307,7 +309,7 @@ func (c *Controller) wire() {
 	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA, GatewayHosts: c.gatewayHosts,
 		OnTrustChange: c.pushTrust,
 	})
 	c.grpc = grpc.NewServer(append(tunnel.GRPCServerOptions(),

@@ -73,6 +73,7 @@ func (c *Controller) pushTrust() {
 	c.trust.pushed = k
 	c.trust.mu.Unlock()
 	c.tunnels.PushTrust()
+	c.certifyGateway()
 	select {
 	case c.trust.wakeup() <- struct{}{}:
 	default: // watchTrust has a wake-up pending already
@@ -94,6 +95,8 @@ func (c *Controller) refreshTrust(ctx context.Context) {
 	c.trust.mu.Unlock()
 	if changed {
 		c.pushTrust()
+	} else {
+		c.certifyGateway() // renews it when half its validity has passed
 	}
 }
 

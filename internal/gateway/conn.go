@@ -88,6 +88,9 @@ func (s *Server) config() *ssh.ServerConfig {
 	}
 	cfg.Ciphers = sshcert.ServerCiphers()
 	cfg.AddHostKey(s.opts.HostKey)
+	if cs := s.hostCert.Load(); cs != nil {
+		cfg.AddHostKey(*cs)
+	}
 	return cfg
 }
 

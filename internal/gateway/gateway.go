@@ -29,11 +29,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -195,6 +197,24 @@ type Server struct {
 
 	lns   connset.Set[net.Listener]
 	conns connset.Set[net.Conn] // being served, from accept on
+	// hostCert offers the host key's certificate too, when set.
+	hostCert atomic.Pointer[ssh.Signer]
+}
+
+// SetHostCertificate has the gateway offer cert, a host certificate of its
+// host key, next to the plain key: OpenSSH clients with the host CA in an
+// @cert-authority line then need no pinned key for the gateway, while
+// those that pinned the plain key keep working. Later connections get it.
+func (s *Server) SetHostCertificate(cert *ssh.Certificate) error {
+	if cert.CertType != ssh.HostCert || !bytes.Equal(cert.Key.Marshal(), s.opts.HostKey.PublicKey().Marshal()) {
+		return errors.New("gateway: the host certificate is not for this host key")
+	}
+	cs, err := ssh.NewCertSigner(cert, s.opts.HostKey)
+	if err != nil {
+		return fmt.Errorf("gateway: host certificate: %w", err)
+	}
+	s.hostCert.Store(&cs)
+	return nil
 }
 
 // New returns a Server; Serve it on a listener or hand it connections.

@@ -22,18 +22,32 @@ const HostSuffix = ".burrow"
 // serves (each also as NAME.burrow), from ClockSkew ago for HostCertTTL.
 // The key id names the agent.
 func (a *Authority) SignHost(pub ssh.PublicKey, agentID string, names []string) (*ssh.Certificate, error) {
+	var principals []string
+	for _, n := range names {
+		principals = append(principals, n, n+HostSuffix)
+	}
+	return a.signHost(pub, "burrow-agent:"+agentID, principals)
+}
+
+// SignGateway certifies the controller's SSH gateway host key for the
+// names and addresses clients reach it by, so that `ssh -J` trusts the
+// gateway through the same @cert-authority line as the targets.
+func (a *Authority) SignGateway(pub ssh.PublicKey, names []string) (*ssh.Certificate, error) {
+	return a.signHost(pub, GatewayKeyID, names)
+}
+
+// GatewayKeyID is the key id of the gateway's host certificate.
+const GatewayKeyID = "burrow-gateway"
+
+func (a *Authority) signHost(pub ssh.PublicKey, keyID string, principals []string) (*ssh.Certificate, error) {
 	if pub == nil {
 		return nil, errors.New("sshca: sign host: no public key")
 	}
 	if _, ok := pub.(*ssh.Certificate); ok {
 		return nil, errors.New("sshca: sign host: the key is a certificate")
 	}
-	if len(names) == 0 {
+	if len(principals) == 0 {
 		return nil, errors.New("sshca: sign host: no names")
-	}
-	var principals []string
-	for _, n := range names {
-		principals = append(principals, n, n+HostSuffix)
 	}
 	serial, err := randomSerial()
 	if err != nil {
@@ -44,7 +58,7 @@ func (a *Authority) SignHost(pub ssh.PublicKey, agentID string, names []string) 
 		Key:             pub,
 		Serial:          serial,
 		CertType:        ssh.HostCert,
-		KeyId:           "burrow-agent:" + agentID,
+		KeyId:           keyID,
 		ValidPrincipals: principals,
 		ValidAfter:      uint64(now.Add(-ClockSkew).Unix()),
 		ValidBefore:     uint64(now.Add(HostCertTTL).Unix()),

@@ -36,6 +36,7 @@ func TestGateway(t *testing.T) {
 	s := newGatewaySuite(t)
 	t.Run("jump-true", s.testJumpTrue)
 	t.Run("jump-on-the-main-port", s.testJumpMainPort)
+	t.Run("jump-with-only-the-host-ca", s.testJumpWithOnlyHostCA)
 	t.Run("jump-over-tls", s.testJumpOverTLS)
 	t.Run("ciphers", s.testCiphers)
 	t.Run("session-banner", s.testSessionBanner)
@@ -159,6 +160,33 @@ func (s *gatewaySuite) testJumpMainPort(t *testing.T) {
 	jump := "jump@" + net.JoinHostPort(ctlUserAddr, controllerPort)
 	if r := s.ssh(s.config, "-J", jump, "root@"+targetName, "echo main-port"); r.err != nil || strings.TrimSpace(r.stdout) != "main-port" {
 		t.Fatalf("ssh -J on the main port: %v", r)
+	}
+}
+
+// testJumpWithOnlyHostCA: with nothing in known_hosts but what `burrow ca
+// known-hosts` prints, one @cert-authority line, OpenSSH with
+// StrictHostKeyChecking=yes checks both hops of ssh -J without a prompt:
+// the gateway's host certificate and the target's, on both ports.
+func (s *gatewaySuite) testJumpWithOnlyHostCA(t *testing.T) {
+	r := run(s.c.topo.user, s.env, nil, burrowBin, "ca", "known-hosts")
+	if r.err != nil || strings.Count(strings.TrimSpace(r.stdout), "\n") != 0 || !strings.HasPrefix(r.stdout, "@cert-authority ") {
+		t.Fatalf("burrow ca known-hosts: want one @cert-authority line: %v", r)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(s.dir, "id_ed25519")
+	config := s.writeConfig(t, "ssh_config_host_ca_only", key, key+"-cert.pub", kh)
+	for _, port := range []string{gatewaySSHPort, controllerPort} {
+		jump := "jump@" + net.JoinHostPort(ctlUserAddr, port)
+		r := s.ssh(config, "-v", "-J", jump, "root@"+targetName, "echo checked")
+		if r.err != nil || strings.TrimSpace(r.stdout) != "checked" {
+			t.Fatalf("ssh -J %s with only the host CA in known_hosts: %v", jump, r)
+		}
+		if n := strings.Count(r.stderr, "Server host certificate: "); n != 2 {
+			t.Errorf("ssh -J %s: %d host certificates checked, want 2 (gateway and target):\n%s", jump, n, r.stderr)
+		}
 	}
 }
 
