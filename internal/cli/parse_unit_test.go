@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -193,4 +195,52 @@ func TestCertAuthorityLines(t *testing.T) {
 	if len(got) != 2 || got[0] != want+ca.HostCAKeys[0] || got[1] != want+ca.HostCAKeys[1] {
 		t.Fatalf("got\n%s\nwant lines starting\n%s", strings.Join(got, "\n"), want)
 	}
+}
+
+// FuzzParseSSHForwards: an accepted -L/-R spec names two ports in range
+// and a bind and destination address that net.SplitHostPort reads back
+// to the spec's parts; nothing panics.
+func FuzzParseSSHForwards(f *testing.F) {
+	for _, s := range []string{"8080:127.0.0.1:80", "0.0.0.0:5432:db:5432", "80:h:80:x", "::", ":1:2", "65536:h:1", "1:h:-1", "a:b:c:d:e", "[::1]:80:h:80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		fws, err := parseSSHForwards([]string{spec}, "-L")
+		if err != nil {
+			if !strings.Contains(err.Error(), "-L") {
+				t.Fatalf("error %q does not name the flag", err)
+			}
+			return
+		}
+		if len(fws) != 1 {
+			t.Fatalf("%q: %d forwards", spec, len(fws))
+		}
+		for _, addr := range []string{fws[0].bind, fws[0].to} {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("%q gave address %q: %v", spec, addr, err)
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				t.Fatalf("%q gave port %q", spec, port)
+			}
+		}
+	})
+}
+
+// FuzzParseRemote: a remote path has a non-empty target without a slash
+// and keeps everything after the first colon as the path.
+func FuzzParseRemote(f *testing.F) {
+	for _, s := range []string{"web-1:/tmp/", "root@web-1:x", "./a:b", ":x", "a", "u@:p", "C:\\\\x", "a:b:c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		r, ok := parseRemote(arg)
+		if !ok {
+			return
+		}
+		i := strings.Index(arg, ":")
+		if i <= 0 || strings.Contains(arg[:i], "/") || r.path != arg[i+1:] {
+			t.Fatalf("parseRemote(%q) = %+v", arg, r)
+		}
+	})
 }

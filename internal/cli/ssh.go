@@ -375,6 +375,14 @@ func parseSSHForwards(specs []string, flag string) ([]sshForward, error) {
 				return nil, fmt.Errorf("%s %q: %q is not a port", flag, s, p)
 			}
 		}
+		for _, h := range []string{bind, parts[1]} {
+			if strings.ContainsAny(h, "[]/ \t") {
+				return nil, fmt.Errorf("%s %q: %q is not a host name or IPv4 address", flag, s, h)
+			}
+		}
+		if parts[1] == "" {
+			return nil, fmt.Errorf("%s %q: no host to connect to", flag, s)
+		}
 		out = append(out, sshForward{spec: s, bind: net.JoinHostPort(bind, parts[0]), to: net.JoinHostPort(parts[1], parts[2])})
 	}
 	return out, nil

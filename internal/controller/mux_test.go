@@ -31,19 +31,22 @@ func TestSniff(t *testing.T) {
 }
 
 func FuzzSniff(f *testing.F) {
-	for _, s := range []string{"SSH-2.0-x\r\n", "\x16\x03\x01", "GET /", "", "SSH-", "\x16"} {
+	for _, s := range []string{"SSH-2.0-x\r\n", "\x16\x03\x01", "GET /", "", "SSH-", "\x16", "SSH", "ssh-2.0-", "\x16\x02", "\x17\x03\x03",
+		"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		switch sniff(b) {
-		case sniffSSH:
-			if !bytes.HasPrefix(b, []byte("SSH-")) {
-				t.Fatalf("%q taken for SSH", b)
-			}
-		case sniffTLS:
-			if len(b) < 2 || b[0] != 0x16 || b[1] != 3 {
-				t.Fatalf("%q taken for TLS", b)
-			}
+		isSSH := bytes.HasPrefix(b, []byte("SSH-"))
+		isTLS := len(b) >= 2 && b[0] == 0x16 && b[1] == 3
+		want := sniffUnknown
+		switch {
+		case isSSH:
+			want = sniffSSH
+		case isTLS:
+			want = sniffTLS
+		}
+		if got := sniff(b); got != want {
+			t.Fatalf("sniff(%q) = %s, want %s", b, got, want)
 		}
 	})
 }

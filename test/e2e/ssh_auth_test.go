@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,7 +127,11 @@ func createUser(t *testing.T) *user.User {
 	t.Helper()
 	pruneStaleUsers(t)
 	name := userPrefix + strconv.Itoa(os.Getpid())
-	if b, err := exec.Command("useradd", "-m", "-d", filepath.Join(homeRoot, name), "-s", loginShell, name).CombinedOutput(); err != nil {
+	args := []string{"-m", "-d", filepath.Join(homeRoot, name), "-s", loginShell}
+	if _, err := user.LookupGroup(supplementaryGroup); err == nil {
+		args = append(args, "-G", supplementaryGroup)
+	}
+	if b, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, b)
 	}
 	t.Cleanup(func() {
@@ -201,7 +206,20 @@ func (s *sshSuite) testOtherLogin(t *testing.T, o *otherUser) {
 	if r.stdout != want {
 		t.Errorf("as %s: got %q, want %q", o.Username, r.stdout, want)
 	}
+	// The process runs with the login's groups, supplementary ones too,
+	// exactly as the system lists them.
+	wantGroups := run(s.c.topo.priv, nil, nil, "id", "-G", o.Username)
+	r = s.mustSSH(t, o.config, o.Username+"@"+targetName, "id -G")
+	if wantGroups.err != nil || strings.Fields(r.stdout) == nil || strings.Join(strings.Fields(r.stdout), " ") != strings.Join(strings.Fields(wantGroups.stdout), " ") {
+		t.Errorf("as %s: groups %q, want %q (id -G %s)", o.Username, r.stdout, wantGroups.stdout, o.Username)
+	}
+	if g, err := user.LookupGroup(supplementaryGroup); err == nil && !slices.Contains(strings.Fields(r.stdout), g.Gid) {
+		t.Errorf("as %s: groups %q lack the supplementary group %s (%s)", o.Username, r.stdout, supplementaryGroup, g.Gid)
+	}
 }
+
+// supplementaryGroup is a group the test user is added to, when it exists.
+const supplementaryGroup = "users"
 
 func (s *sshSuite) testOtherFiles(t *testing.T, o *otherUser) {
 	src := filepath.Join(s.dir, "other-user.bin")

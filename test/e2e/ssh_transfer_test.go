@@ -180,6 +180,14 @@ func (s *sshSuite) testBurrowSSH(t *testing.T) {
 	if r.err != nil || r.stdout != "out\n" || r.stderr != "err\n" {
 		t.Errorf("burrow ssh: want \"out\" on stdout and \"err\" on stderr, got %v", r)
 	}
+	// -t asks for a terminal even with a command and no local terminal;
+	// -T never does.
+	if r := s.burrow("", "ssh", "-t", targetName, "--", "tty"); !strings.HasPrefix(strings.TrimSpace(r.stdout), "/dev/pts/") {
+		t.Errorf("burrow ssh -t %s -- tty: want a /dev/pts terminal, got %v", targetName, r)
+	}
+	if r := s.burrow("", "ssh", "-T", targetName, "--", "tty"); r.exitCode != 1 || !strings.Contains(r.stdout, "not a tty") {
+		t.Errorf("burrow ssh -T %s -- tty: want \"not a tty\" and exit 1, got exit %d: %v", targetName, r.exitCode, r)
+	}
 	r = s.burrow(script, "ssh", targetName, "sh -s")
 	if r.exitCode != 3 || r.stdout != scriptStdout || strings.TrimSpace(r.stderr) != "as root" {
 		t.Errorf("burrow ssh %s 'sh -s' < script: want exit 3, stdout %q and stderr \"as root\", got exit %d: %v", targetName, scriptStdout, r.exitCode, r)
