@@ -105,6 +105,25 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestOneBannerPerRefusal: OpenSSH offers the plain key after its
+// certificate; once the certificate was refused, the plain key is refused
+// without a second banner, so the user reads only why the certificate was.
+func TestOneBannerPerRefusal(t *testing.T) {
+	e := newEnv(t, nil)
+	expired := e.certFor(t, e.ca, func(c *ssh.Certificate) { c.ValidBefore = uint64(testNow.Add(-time.Second).Unix()) })
+	_, banners, err := e.connect(t, e.login, expired, newSigner(t))
+	if err == nil {
+		t.Fatal("logged in with an expired certificate and a plain key")
+	}
+	if len(banners) != 1 || !strings.Contains(banners[0], "the certificate expired") {
+		t.Fatalf("banners %q; want only the certificate's refusal", banners)
+	}
+	// A plain key alone still hears what to do.
+	if _, banners, _ := e.connect(t, e.login, newSigner(t)); len(banners) != 1 || !strings.Contains(banners[0], "only burrow certificates") {
+		t.Fatalf("banners %q for a plain key alone", banners)
+	}
+}
+
 // TestAuthTrustChanges checks the trust source is asked at each login:
 // a CA the controller stops trusting stops working without a restart.
 func TestAuthTrustChanges(t *testing.T) {

@@ -281,9 +281,24 @@ func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, 
 	t := time.AfterFunc(s.opts.HandshakeTimeout, func() { c.Close() })
 	defer t.Stop()
 	s.mu.Lock()
-	cfg := s.config
+	cfg := *s.config // this connection's own copy, for the callback below
 	s.mu.Unlock()
-	return ssh.NewServerConn(sshcert.PreferGCM(c, cfg))
+	// OpenSSH offers the plain key after its certificate is refused. The
+	// certificate's refusal said why; a second banner ("only burrow
+	// certificates") would only confuse, so the plain key is refused
+	// silently then. The callbacks of one handshake run one at a time.
+	var certRefused bool
+	cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		if _, isCert := key.(*ssh.Certificate); !isCert && certRefused {
+			return nil, errors.New("a plain key after a refused certificate")
+		}
+		perms, err := s.authenticate(meta, key)
+		if _, isCert := key.(*ssh.Certificate); isCert && err != nil {
+			certRefused = true
+		}
+		return perms, err
+	}
+	return ssh.NewServerConn(sshcert.PreferGCM(c, &cfg))
 }
 
 // Close ends every connection being served, including those still in

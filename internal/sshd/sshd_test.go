@@ -132,7 +132,7 @@ func (e *testEnv) certFor(tb testing.TB, ca ssh.Signer, mod func(*ssh.Certificat
 // with key. It returns the client, or the handshake error and the
 // banners the server sent. Cleanup closes the client and waits until
 // ServeConn has returned.
-func (e *testEnv) connect(tb testing.TB, login string, key ssh.Signer) (*ssh.Client, []string, error) {
+func (e *testEnv) connect(tb testing.TB, login string, key ssh.Signer, more ...ssh.Signer) (*ssh.Client, []string, error) {
 	tb.Helper()
 	cc, sc := tcpPair(tb)
 	served := make(chan struct{})
@@ -144,7 +144,7 @@ func (e *testEnv) connect(tb testing.TB, login string, key ssh.Signer) (*ssh.Cli
 	var banners []string
 	cfg := &ssh.ClientConfig{
 		User:            login,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(key)},
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(append([]ssh.Signer{key}, more...)...)},
 		HostKeyCallback: ssh.FixedHostKey(e.hostKey.PublicKey()),
 		BannerCallback: func(msg string) error {
 			mu.Lock()
