@@ -86,6 +86,7 @@ var Routes = []Route{
 	{"GET", "/v1/tokens", admin, (*API).listTokens},
 	{"POST", "/v1/tokens", admin, (*API).createToken},
 	{"DELETE", "/v1/tokens/{id}", admin, (*API).revokeToken},
+	{"POST", "/v1/users/{subject}/revoke", admin, (*API).revokeUser},
 	{"POST", "/v1/join-tokens", admin, (*API).createJoinToken},
 	{"POST", "/v1/tickets", member, (*API).createTicket},
 	{"GET", "/v1/sessions", admin, (*API).listSessions},

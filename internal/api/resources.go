@@ -194,6 +194,45 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p dial.Princip
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// revokeUser revokes every API token of a subject (a user, or a service
+// account), closes their live sessions and tells agents, so that every
+// certificate the subject holds is useless at once, as revoking each
+// token would.
+func (a *API) revokeUser(w http.ResponseWriter, r *http.Request, p dial.Principal) {
+	subject := r.PathValue("subject")
+	ts, err := a.opts.Store.ListTokens(r.Context())
+	if err != nil {
+		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "list tokens: %v", err))
+		return
+	}
+	resp := apitype.RevokedUser{Subject: subject, TokensRevoked: []string{}}
+	found := false
+	for _, t := range ts {
+		if t.Subject != subject || t.Role == apitype.RoleAgent {
+			continue
+		}
+		found = true
+		if t.RevokedAt != nil {
+			continue
+		}
+		if err := a.opts.Store.RevokeToken(r.Context(), t.ID, a.opts.Now()); err != nil {
+			writeError(w, apitype.Errorf(apitype.CodeUnavailable, "revoke token %s: %v", t.ID, err))
+			return
+		}
+		resp.TokensRevoked = append(resp.TokensRevoked, t.ID)
+		resp.SessionsClosed += a.opts.Dialer.Revoked(t.ID)
+	}
+	if !found {
+		writeError(w, apitype.Errorf(apitype.CodeNotFound, "no API token belongs to %q (`burrow token list` shows the subjects)", subject))
+		return
+	}
+	if len(resp.TokensRevoked) > 0 {
+		a.trustChanged() // agents refuse the tokens' certificates
+	}
+	a.log.Info("user revoked", "subject", subject, "tokens_revoked", resp.TokensRevoked, "by", p.Subject, "sessions_closed", resp.SessionsClosed)
+	writeJSON(w, http.StatusOK, resp)
+}
+
 func (a *API) createJoinToken(w http.ResponseWriter, r *http.Request, p dial.Principal) {
 	var req apitype.CreateJoinTokenRequest
 	if err := readJSON(r, &req); err != nil {

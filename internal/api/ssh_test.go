@@ -409,3 +409,32 @@ func TestListTargetsSSH(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeUser: revoking a user revokes every token of that subject
+// (not agents', not other users'), lists only those revoked now, and an
+// unknown user or a member is refused.
+func TestRevokeUser(t *testing.T) {
+	s := newSSHAPI(t)
+	got := decode[apitype.RevokedUser](t, s.call(t, "POST", "/v1/users/alice/revoke", "admin", nil), 200)
+	if got.Subject != "alice" || !slices.Equal(got.TokensRevoked, []string{"alice"}) {
+		t.Fatalf("revoke alice: %+v", got)
+	}
+	if w := s.call(t, "GET", "/v1/ssh/ca", "alice", nil); w.Code != 401 {
+		t.Errorf("alice's token after revoking alice: status %d, want 401", w.Code)
+	}
+	if w := s.call(t, "GET", "/v1/ssh/ca", "nologin", nil); w.Code != 200 {
+		t.Errorf("another user's token after revoking alice: status %d, want 200", w.Code)
+	}
+	got = decode[apitype.RevokedUser](t, s.call(t, "POST", "/v1/users/bob/revoke", "admin", nil), 200)
+	if len(got.TokensRevoked) != 0 {
+		t.Errorf("bob's token was revoked already; got %+v", got)
+	}
+	for _, who := range []string{"a1", "nobody"} { // an agent is no user
+		if e := decode[apitype.Error](t, s.call(t, "POST", "/v1/users/"+who+"/revoke", "admin", nil), 404); e.Code != apitype.CodeNotFound {
+			t.Errorf("revoke %s: code %q, want not_found", who, e.Code)
+		}
+	}
+	if w := s.call(t, "POST", "/v1/users/root-admin/revoke", "nologin", nil); w.Code != 403 {
+		t.Errorf("a member revoking a user: status %d, want 403", w.Code)
+	}
+}

@@ -149,6 +149,14 @@ type SSHCertificate struct {
 	KeyID       string    `json:"key_id"`
 }
 
+// RevokedUser is the answer to revoking a user: every API token of the
+// subject was revoked, which makes their certificates useless at once.
+type RevokedUser struct {
+	Subject        string   `json:"subject"`
+	TokensRevoked  []string `json:"tokens_revoked"`  // ids revoked now (ones revoked before are not listed)
+	SessionsClosed int      `json:"sessions_closed"` // live sessions of those tokens, closed
+}
+
 // SSHCA is what SSH servers must trust to accept burrow's certificates.
 type SSHCA struct {
 	UserCAKeys []string `json:"user_ca_keys"` // authorized_keys lines, as in sshd's TrustedUserCAKeys

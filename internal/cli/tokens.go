@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -67,16 +68,38 @@ func newTokenCmd(g *globals) *cobra.Command {
 		},
 	}
 	list.Flags().StringVarP(&listOut, "output", "o", "table", "output format: table or json")
+	var revokeUser string
 	revoke := &cobra.Command{
-		Use: "revoke ID", Short: "Revoke an API token at once", Args: cobra.ExactArgs(1),
+		Use:   "revoke ID | --user NAME",
+		Short: "Revoke an API token, or every token of a user, at once",
+		Long: `Revoke an API token at once: requests with it are refused, its live
+sessions are closed and agents refuse the SSH certificates issued for it.
+--user NAME does that for every token of the user (the token's subject).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (revokeUser != "") {
+				return errors.New("give a token ID or --user NAME, not both")
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			return c.RevokeToken(cmd.Context(), args[0])
+			if revokeUser == "" {
+				return c.RevokeToken(cmd.Context(), args[0])
+			}
+			r, err := c.RevokeUser(cmd.Context(), revokeUser)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "revoked %d token(s) of %s", len(r.TokensRevoked), r.Subject)
+			if len(r.TokensRevoked) > 0 {
+				fmt.Fprintf(g.stdout, " (%s)", strings.Join(r.TokensRevoked, ", "))
+			}
+			fmt.Fprintf(g.stdout, "; closed %d session(s)\n", r.SessionsClosed)
+			return nil
 		},
 	}
+	revoke.Flags().StringVar(&revokeUser, "user", "", "revoke every token of this user (subject) instead")
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }

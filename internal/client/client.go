@@ -147,6 +147,12 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/v1/tokens/"+url.PathEscape(id), nil, nil)
 }
 
+// RevokeUser revokes every API token of subject (admin).
+func (c *Client) RevokeUser(ctx context.Context, subject string) (apitype.RevokedUser, error) {
+	var out apitype.RevokedUser
+	return out, c.do(ctx, "POST", "/v1/users/"+url.PathEscape(subject)+"/revoke", nil, &out)
+}
+
 // CreateJoinToken creates an agent join token (admin).
 func (c *Client) CreateJoinToken(ctx context.Context, req apitype.CreateJoinTokenRequest) (apitype.JoinToken, error) {
 	var t apitype.JoinToken

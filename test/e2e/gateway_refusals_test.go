@@ -41,6 +41,7 @@ func TestGatewayFrontDoor(t *testing.T) {
 		t.Run("wrong-ca", s.testGatewayWrongCA)
 		t.Run("principal-not-allowed", s.testGatewayPrincipal)
 		t.Run("revoked-token", s.testGatewayRevokedToken)
+		t.Run("revoked-user", s.testGatewayRevokedUser)
 		t.Run("source-address-mismatch", s.testGatewaySourceAddress)
 	})
 	t.Run("second-namespace", s.testSecondNamespace) // gateway_netns_test.go
@@ -257,6 +258,34 @@ func (s *gatewaySuite) testGatewayRevokedToken(t *testing.T) {
 	s.mustJump(t, config, "root@"+targetName, "true")
 	s.c.mustBurrow(t, "token", "revoke", tok.ID)
 	s.refusedJump(t, config, "root@"+targetName, "token "+tok.ID+" was revoked")
+}
+
+// testGatewayRevokedUser: revoking a user revokes every token they hold;
+// certificates from each are refused at once, with nothing run, while
+// another user's still work.
+func (s *gatewaySuite) testGatewayRevokedUser(t *testing.T) {
+	dir := t.TempDir()
+	var configs []string
+	var ids []string
+	for _, n := range []string{"a", "b"} {
+		key := filepath.Join(dir, "id-"+n)
+		keygen(t, key, "gw-revoked-user-"+n)
+		tok := s.c.createToken(t, s.env, "--name", "gw-user-"+n, "--subject", "gw-user", "--role", "admin", "--login", "root")
+		s.c.signSSHCert(t, tok.Secret, key+".pub", key+"-cert.pub", []string{"root"}, certValidity)
+		config := s.writeConfig(t, "ssh_config_revoked_user_"+n, key, key+"-cert.pub", s.knownHosts(t)...)
+		s.mustJump(t, config, "root@"+targetName, "true")
+		configs, ids = append(configs, config), append(ids, tok.ID)
+	}
+	if r := s.c.mustBurrow(t, "token", "revoke", "--user", "gw-user"); !strings.Contains(r.stdout, "revoked 2 token(s) of gw-user") {
+		t.Errorf("burrow token revoke --user gw-user: %v", r)
+	}
+	for i, config := range configs {
+		s.refusedJump(t, config, "root@"+targetName, "token "+ids[i]+" was revoked")
+	}
+	s.mustJump(t, s.config, "root@"+targetName, "true") // other users are untouched
+	if r := run(s.c.topo.user, s.env, nil, burrowBin, "token", "revoke", "--user", "nobody-at-all"); r.err == nil || !strings.Contains(r.stderr, "no API token belongs to") {
+		t.Errorf("revoking an unknown user: want a clear refusal, got %v", r)
+	}
 }
 
 // testGatewaySourceAddress: a certificate for 10.99.0.0/16 only, used
