@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,54 @@ func TestVNCForwards(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("vnc exited %d after Ctrl-C", code)
+	}
+}
+
+// TestVNCViewer: without --no-viewer, vnc starts the platform's viewer on
+// the forward (here a stand-in vncviewer that records its arguments), and
+// with none at all prints the address to connect to.
+func TestVNCViewer(t *testing.T) {
+	if runtime.GOOS == "darwin" {
+		t.Skip("macOS opens the vnc:// URL with open(1)")
+	}
+	s := burrowtest.Start(t)
+	s.StartAgent("mac-1", nil)
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	bin := t.TempDir()
+	args := filepath.Join(t.TempDir(), "args")
+	script := "#!/bin/sh\necho \"$@\" > " + args + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "vncviewer"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addrRE := regexp.MustCompile(`Forwarding 127\.0\.0\.1:(\d+) -> mac-1:\d+`)
+	run := func(path string, until func(out string) bool) string {
+		t.Setenv("PATH", path)
+		ctx, cancel := context.WithCancel(context.Background())
+		var out lockedBuffer
+		done := make(chan int)
+		go func() { done <- Main(ctx, []string{"vnc", "mac-1", "--port", strconv.Itoa(port)}, &out, io.Discard) }()
+		deadline := time.Now().Add(burrowtest.WaitShort)
+		for !until(out.String()) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		return out.String()
+	}
+
+	out := run(bin, func(string) bool { b, _ := os.ReadFile(args); return len(b) > 0 })
+	m := addrRE.FindStringSubmatch(out)
+	b, _ := os.ReadFile(args)
+	if m == nil || strings.TrimSpace(string(b)) != "127.0.0.1::"+m[1] || !strings.Contains(out, "Opened a VNC viewer") {
+		t.Errorf("vncviewer got %q; vnc said:\n%s", b, out)
+	}
+
+	out = run(t.TempDir(), func(out string) bool { return strings.Contains(out, "Connect yours to") })
+	if m := addrRE.FindStringSubmatch(out); m == nil || !strings.Contains(out, "No VNC viewer found") || !strings.Contains(out, "vnc://127.0.0.1:"+m[1]) {
+		t.Errorf("without a viewer, vnc said:\n%s", out)
 	}
 }
 
