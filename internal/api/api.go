@@ -37,6 +37,9 @@ type Options struct {
 	CA *sshca.Authority
 	// HostCA signs agents' host keys; its keys are listed by GET /v1/ssh/ca.
 	HostCA *sshca.Authority
+	// CertPolicy is what user certificates may grant (lifetime, permit-*
+	// extensions); the zero Policy grants everything for sshca.MaxTTL.
+	CertPolicy sshca.Policy
 	// GatewayHosts, if set, lists the names the SSH gateway's host
 	// certificate holds (GET /v1/ssh/ca), for @cert-authority lines.
 	GatewayHosts func() []string

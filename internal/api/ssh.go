@@ -37,7 +37,7 @@ func (a *API) signSSHCertificate(w http.ResponseWriter, r *http.Request, p dial.
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "this controller has no SSH certificate authority"))
 		return
 	}
-	cr, pub, err := certRequest(req, p)
+	cr, pub, err := certRequest(req, p, a.opts.CertPolicy)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -60,12 +60,12 @@ func (a *API) signSSHCertificate(w http.ResponseWriter, r *http.Request, p dial.
 }
 
 // certRequest checks req against the caller's token and says what to sign.
-func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.UserCertRequest, ssh.PublicKey, error) {
+func certRequest(req apitype.SSHCertificateRequest, p dial.Principal, policy sshca.Policy) (sshca.UserCertRequest, ssh.PublicKey, error) {
 	pub, err := parseUserKey(req.PublicKey)
 	if err != nil {
 		return sshca.UserCertRequest{}, nil, err
 	}
-	ttl, err := certTTL(req.TTL)
+	ttl, err := certTTL(req.TTL, policy.LongestTTL())
 	if err != nil {
 		return sshca.UserCertRequest{}, nil, err
 	}
@@ -83,11 +83,11 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal) (sshca.Use
 			return sshca.UserCertRequest{}, nil, apitype.Errorf(apitype.CodeUnauthenticated, "the token has expired")
 		}
 	}
-	return sshca.UserCertRequest{
-		KeyID: sshca.UserKeyID(p.Subject, p.TokenID), Principals: principals, TTL: ttl,
-		PermitPTY: true, PermitPortForwarding: true, PermitAgentForwarding: true, PermitUserRC: true,
-		SourceAddress: source,
-	}, pub, nil
+	r := sshca.UserCertRequest{
+		KeyID: sshca.UserKeyID(p.Subject, p.TokenID), Principals: principals, TTL: ttl, SourceAddress: source,
+	}
+	policy.Apply(&r) // the permit-* extensions
+	return r, pub, nil
 }
 
 // sourceAddress checks a source-address list (IP addresses and CIDR
@@ -157,10 +157,11 @@ func checkKeyType(pub ssh.PublicKey) error {
 	return nil
 }
 
-// certTTL parses a Go duration; "" is DefaultCertTTL.
-func certTTL(s string) (time.Duration, error) {
+// certTTL parses a Go duration of at most longest; "" is DefaultCertTTL
+// (or longest, if shorter).
+func certTTL(s string, longest time.Duration) (time.Duration, error) {
 	if s == "" {
-		return DefaultCertTTL, nil
+		return min(DefaultCertTTL, longest), nil
 	}
 	ttl, err := time.ParseDuration(s)
 	switch {
@@ -168,8 +169,8 @@ func certTTL(s string) (time.Duration, error) {
 		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q is not a duration such as 5m or 1h", s)
 	case ttl <= 0:
 		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q must be positive", s)
-	case ttl > sshca.MaxTTL:
-		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q is longer than the maximum %v", s, sshca.MaxTTL)
+	case ttl > longest:
+		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q is longer than this controller's maximum %v", s, longest)
 	}
 	return ttl, nil
 }

@@ -26,7 +26,7 @@ func FuzzSSHCertificateRequest(f *testing.F) {
 		if json.Unmarshal(body, &req) != nil {
 			return
 		}
-		cr, pub, err := certRequest(req, p)
+		cr, pub, err := certRequest(req, p, sshca.Policy{})
 		if err != nil {
 			return
 		}

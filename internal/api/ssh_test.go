@@ -156,6 +156,43 @@ func TestSignSSHCertificate(t *testing.T) {
 	}
 }
 
+// TestCertificatePolicy: a controller's policy shortens the longest
+// lifetime and leaves permit-* extensions out; the default grants all.
+func TestCertificatePolicy(t *testing.T) {
+	s := newSSHAPI(t)
+	sign := func(ttl string) (*httptest.ResponseRecorder, ssh.PublicKey) {
+		line, key := userKeyLine(t)
+		return s.call(t, "POST", "/v1/ssh/certificates", "alice", apitype.SSHCertificateRequest{PublicKey: line, TTL: ttl}), key
+	}
+	w, key := sign("1h")
+	cert := checkCertificate(t, s, decode[apitype.SSHCertificate](t, w, http.StatusCreated), key)
+	for _, e := range []string{"permit-pty", "permit-port-forwarding", "permit-agent-forwarding", "permit-user-rc"} {
+		if _, ok := cert.Extensions[e]; !ok {
+			t.Errorf("default policy: %s missing from %v", e, cert.Extensions)
+		}
+	}
+
+	s.API = New(Options{Store: s.st, Dialer: s.opts.Dialer, Backend: fakeBackend{}, Logger: discard(), CA: s.ca, Now: s.opts.Now,
+		CertPolicy: sshca.Policy{MaxTTL: 30 * time.Minute, Deny: []string{"port-forwarding", "agent-forwarding"}}})
+	w, _ = sign("")
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(decode[apitype.SSHCertificate](t, w, http.StatusCreated).Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert = pub.(*ssh.Certificate)
+	if cert.ValidBefore != uint64(sshNow.Add(5*time.Minute).Unix()) {
+		t.Errorf("default lifetime under a 30m policy: valid before %d", cert.ValidBefore)
+	}
+	if _, ok := cert.Extensions["permit-pty"]; !ok || len(cert.Extensions) != 2 {
+		t.Errorf("denying forwarding: extensions %v, want permit-pty and permit-user-rc only", cert.Extensions)
+	}
+	if e := decode[apitype.Error](t, first(sign("1h")), http.StatusBadRequest); !strings.Contains(e.Message, "maximum 30m0s") {
+		t.Errorf("1h under a 30m policy: %q", e.Message)
+	}
+}
+
+func first[A, B any](a A, _ B) A { return a }
+
 func TestSignSSHCertificateSourceAddress(t *testing.T) {
 	s := newSSHAPI(t)
 	tests := []struct{ name, in, want string }{

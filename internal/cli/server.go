@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/controller"
 	"github.com/burrow-dev/burrow/internal/gateway"
+	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
 func newServerCmd(g *globals) *cobra.Command {
@@ -21,6 +23,14 @@ On first start it makes a self-signed TLS certificate (its fingerprint is
 logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if p := o.SSHCertPolicy; p.MaxTTL <= 0 || p.MaxTTL > sshca.MaxTTL {
+				return fmt.Errorf("--ssh-cert-max-ttl %v: must be more than 0 and at most %v", p.MaxTTL, sshca.MaxTTL)
+			}
+			for _, d := range o.SSHCertPolicy.Deny {
+				if !slices.Contains(sshca.Denials, d) {
+					return fmt.Errorf("--ssh-cert-deny %s: not one of %s", d, strings.Join(sshca.Denials, ", "))
+				}
+			}
 			for _, name := range []string{"ssh-login-grace-time", "ssh-max-startups", "ssh-per-source-max-startups", "ssh-max-auth-failures"} {
 				if v := cmd.Flags().Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
 					return fmt.Errorf("--%s %s: must not be negative (0 takes the default)", name, v)
@@ -54,6 +64,8 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
 	f.StringVar(&o.SSHListen, "ssh-listen", "", "`ADDR` of a plain SSH port for ssh -J through the gateway, e.g. :2222 (default: none)")
+	f.DurationVar(&o.SSHCertPolicy.MaxTTL, "ssh-cert-max-ttl", sshca.MaxTTL, "longest lifetime of the SSH certificates users get (at most the default)")
+	f.StringSliceVar(&o.SSHCertPolicy.Deny, "ssh-cert-deny", nil, "permit-* extensions to leave out of every user certificate: "+strings.Join(sshca.Denials, ", "))
 	l, d := &o.SSHLimits, gateway.DefaultLimits()
 	f.DurationVar(&l.LoginGraceTime, "ssh-login-grace-time", d.LoginGraceTime, "SSH gateway: time a client has to log in before it is disconnected (0: the default)")
 	f.IntVar(&l.MaxStartups, "ssh-max-startups", d.MaxStartups, "SSH gateway: connections not yet logged in, from all addresses; more are closed at once (0: the default)")

@@ -67,6 +67,9 @@ type Options struct {
 	// SSHLimits bound logins on the gateway's SSH front door, on either
 	// port; zero fields take gateway's defaults.
 	SSHLimits gateway.Limits
+	// SSHCertPolicy is what user certificates may grant: a shorter
+	// maximum lifetime, permit-* extensions left out.
+	SSHCertPolicy sshca.Policy
 	// TrustRefresh is how often the controller re-reads the SSH CAs and
 	// the revoked tokens from the store and tells agents of any change
 	// (rotations by another controller, overlaps running out). Default 30s.
@@ -176,6 +179,9 @@ func (o *Options) defaults() error {
 		return errors.New("controller: a data directory is required")
 	}
 	if err := o.SSHLimits.Validate(); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	if err := o.SSHCertPolicy.Validate(); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -310,6 +316,7 @@ func (c *Controller) wire() {
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA, GatewayHosts: c.gatewayHosts,
+		CertPolicy:    c.opts.SSHCertPolicy,
 		OnTrustChange: c.pushTrust,
 	})
 	c.grpc = grpc.NewServer(append(tunnel.GRPCServerOptions(),
