@@ -143,6 +143,24 @@ func (s *sshSuite) testTrue(t *testing.T) {
 	if r := s.mustSSH(t, s.config, targetName+".burrow", "id -un"); strings.TrimSpace(r.stdout) != "root" {
 		t.Errorf("ssh %s.burrow id -un: %q, want root", targetName, r.stdout)
 	}
+	// The certificate is renewed by the config's Match exec before OpenSSH
+	// reads it: one that is gone comes back, and the login works.
+	b, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*CertificateFile (\S+)`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("%s names no CertificateFile", s.config)
+	}
+	cert := strings.Trim(m[1], `"`)
+	if err := os.Remove(cert); err != nil {
+		t.Fatal(err)
+	}
+	s.mustSSH(t, s.config, targetName, "true")
+	if _, err := os.Stat(cert); err != nil {
+		t.Errorf("the certificate was not renewed: %v", err)
+	}
 }
 
 // exitSignalRE is what `ssh -v` logs when the server reports a signal.
