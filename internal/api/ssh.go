@@ -209,7 +209,8 @@ func (a *API) sshCA(w http.ResponseWriter, r *http.Request, _ dial.Principal) {
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "this controller has no SSH certificate authority"))
 		return
 	}
-	resp := apitype.SSHCA{UserCAKeys: a.opts.CA.UserCAKeys(), HostCAKeys: []string{}}
+	resp := apitype.SSHCA{UserCAKeys: a.opts.CA.UserCAKeys(), HostCAKeys: []string{},
+		MaxCertTTL: int64(a.opts.CertPolicy.LongestTTL() / time.Second)}
 	if resp.UserCAKeys == nil {
 		resp.UserCAKeys = []string{}
 	}

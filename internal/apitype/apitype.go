@@ -168,6 +168,9 @@ type SSHCA struct {
 	// @cert-authority line lists them too, so `ssh -J` needs no pinned
 	// gateway key.
 	GatewayHosts []string `json:"gateway_hosts,omitempty"`
+	// MaxCertTTL is the longest lifetime this controller grants user
+	// certificates, in seconds: clients ask for at most that.
+	MaxCertTTL int64 `json:"max_cert_ttl_seconds,omitempty"`
 }
 
 // Roles.

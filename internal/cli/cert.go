@@ -28,6 +28,7 @@ const defaultCertIssueTTL = 8 * time.Hour
 // certIssue is what `burrow cert issue` was asked for.
 type certIssue struct {
 	ttl    time.Duration
+	ttlSet bool     // --ttl given; otherwise the default, up to the controller's maximum
 	key    string   // --key: an existing private key file
 	out    string   // --out: a directory for the files
 	logins []string // --login; none = all of the token's
@@ -52,11 +53,12 @@ DIR/id_ed25519, DIR/id_ed25519.pub and DIR/id_ed25519-cert.pub instead.
 		Example: "  burrow cert issue --ttl 8h\n  burrow cert issue --out ~/.ssh/burrow --login deploy --source-address 10.0.0.0/8",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.ttlSet = cmd.Flags().Changed("ttl")
 			return o.run(cmd.Context(), g)
 		},
 	}
 	f := issue.Flags()
-	f.DurationVar(&o.ttl, "ttl", defaultCertIssueTTL, fmt.Sprintf("how long the certificate is valid (at most %v)", sshca.MaxTTL))
+	f.DurationVar(&o.ttl, "ttl", defaultCertIssueTTL, fmt.Sprintf("how long the certificate is valid (at most %v, or the controller's shorter maximum)", sshca.MaxTTL))
 	f.StringVar(&o.key, "key", "", "certify this existing private key file instead of making a new key")
 	f.StringVar(&o.out, "out", "", "write key and certificate files into this directory instead of the ssh-agent")
 	f.StringSliceVar(&o.logins, "login", nil, "login (principal) to include; repeat for more (default: all of the token's logins)")
@@ -151,10 +153,16 @@ func (o certIssue) sign(ctx context.Context, pub ssh.PublicKey) (apitype.SSHCert
 	if err != nil {
 		return apitype.SSHCertificate{}, nil, err
 	}
+	ttl := o.ttl
+	if !o.ttlSet { // the default: no longer than the controller grants
+		if ca, err := c.SSHCA(ctx); err == nil {
+			ttl = upToMax(ttl, ca)
+		}
+	}
 	resp, err := c.SignSSHCertificate(ctx, apitype.SSHCertificateRequest{
 		PublicKey:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
 		Principals:    o.logins,
-		TTL:           o.ttl.String(),
+		TTL:           ttl.String(),
 		SourceAddress: o.source,
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/burrowtest"
+	"github.com/burrow-dev/burrow/internal/controller"
 	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
@@ -271,5 +272,37 @@ func TestCAKRL(t *testing.T) {
 	t.Setenv("BURROW_TOKEN", toks[0].Secret) // a member's
 	if _, errb, code := burrowCLI(t, "ca", "krl"); code != 1 || !strings.Contains(errb, "admin") {
 		t.Errorf("as a member: exit %d, stderr %q; want 1 and a word about admin", code, errb)
+	}
+}
+
+// TestCertPolicyMaxTTL: under a controller whose certificates live at most
+// 30 minutes, cert issue's default asks for no more, burrow ssh works, an
+// explicit longer --ttl gets a clear refusal, and ssh-config's certificate
+// is held to the same maximum.
+func TestCertPolicyMaxTTL(t *testing.T) {
+	s := burrowtest.StartWith(t, func(o *controller.Options) { o.SSHCertPolicy = sshca.Policy{MaxTTL: 30 * time.Minute} })
+	s.StartAgent("web-1", nil)
+	cliEnv(t, s)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	dir := filepath.Join(t.TempDir(), "keys")
+	if _, errb, code := burrowCLI(t, "cert", "issue", "--out", dir); code != 0 {
+		t.Fatalf("cert issue with the default ttl: exit %d: %s", code, errb)
+	}
+	cert := readCert(t, filepath.Join(dir, "id_ed25519-cert.pub"))
+	if life := time.Duration(cert.ValidBefore-cert.ValidAfter) * time.Second; life > 30*time.Minute+sshca.ClockSkew {
+		t.Errorf("default certificate lives %v under a 30m maximum", life)
+	}
+	if _, errb, code := burrowCLI(t, "cert", "issue", "--out", dir, "--ttl", "1h"); code == 0 || !strings.Contains(errb, "maximum 30m0s") {
+		t.Errorf("cert issue --ttl 1h under a 30m maximum: exit %d: %s", code, errb)
+	}
+	if _, errb, code := burrowCLI(t, "ssh", "-l", burrowtest.AdminLogins()[0], "web-1", "--", "true"); code != 0 {
+		t.Errorf("burrow ssh under a 30m maximum: exit %d: %s", code, errb)
+	}
+	// ssh-config's certificate (an hour by default) follows the same rule.
+	if got := upToMax(managedCertTTL, apitype.SSHCA{MaxCertTTL: 1800}); got != 30*time.Minute {
+		t.Errorf("upToMax(1h, 30m maximum) = %v", got)
+	}
+	if got := upToMax(managedCertTTL, apitype.SSHCA{}); got != managedCertTTL {
+		t.Errorf("upToMax(1h, no maximum given) = %v", got)
 	}
 }

@@ -23,8 +23,8 @@ On first start it makes a self-signed TLS certificate (its fingerprint is
 logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if p := o.SSHCertPolicy; p.MaxTTL <= 0 || p.MaxTTL > sshca.MaxTTL {
-				return fmt.Errorf("--ssh-cert-max-ttl %v: must be more than 0 and at most %v", p.MaxTTL, sshca.MaxTTL)
+			if p := o.SSHCertPolicy; p.MaxTTL < sshca.MinPolicyTTL || p.MaxTTL > sshca.MaxTTL {
+				return fmt.Errorf("--ssh-cert-max-ttl %v: must be between %v and %v", p.MaxTTL, sshca.MinPolicyTTL, sshca.MaxTTL)
 			}
 			for _, d := range o.SSHCertPolicy.Deny {
 				if !slices.Contains(sshca.Denials, d) {

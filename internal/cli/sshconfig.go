@@ -76,6 +76,15 @@ func (id identity) signer() (ssh.Signer, error) {
 	return ssh.ParsePrivateKey(b)
 }
 
+// upToMax is ttl, or the controller's maximum certificate lifetime if
+// that is shorter.
+func upToMax(ttl time.Duration, ca apitype.SSHCA) time.Duration {
+	if ca.MaxCertTTL > 0 {
+		return min(ttl, time.Duration(ca.MaxCertTTL)*time.Second)
+	}
+	return ttl
+}
+
 // renew gets a new certificate when the current one is missing or has
 // less than min left, and then refreshes the known hosts. It reports
 // whether it wrote a certificate.
@@ -91,7 +100,8 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	if err != nil {
 		return false, fmt.Errorf("burrow ssh key in %s: %w", id.dir, err)
 	}
-	certSigner, err := certify(ctx, c, signer, "", managedCertTTL)
+	ca, caErr := c.SSHCA(ctx)
+	certSigner, err := certify(ctx, c, signer, "", upToMax(managedCertTTL, ca))
 	if err != nil {
 		return false, err
 	}
@@ -101,10 +111,8 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	}
 	// Host keys change when an agent is set up anew: refresh them along
 	// with the certificate, at most every half hour.
-	if ts, err := c.Targets(ctx); err == nil {
-		if ca, err := c.SSHCA(ctx); err == nil {
-			id.writeKnownHosts(ca, ts)
-		}
+	if ts, err := c.Targets(ctx); err == nil && caErr == nil {
+		id.writeKnownHosts(ca, ts)
 	}
 	return true, nil
 }

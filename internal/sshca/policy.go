@@ -19,13 +19,17 @@ type Policy struct {
 	Deny []string
 }
 
+// MinPolicyTTL is the shortest maximum lifetime a policy may set: the
+// life of the certificate `burrow ssh` gets for each connection.
+const MinPolicyTTL = 5 * time.Minute
+
 // Denials are the names Policy.Deny takes, each for its permit-* extension.
 var Denials = []string{"pty", "port-forwarding", "agent-forwarding", "user-rc"}
 
 // Validate says what is wrong with p, if anything.
 func (p Policy) Validate() error {
-	if p.MaxTTL < 0 || p.MaxTTL > MaxTTL {
-		return fmt.Errorf("sshca: a certificate policy's maximum lifetime must be at most %v (0 for that), not %v", MaxTTL, p.MaxTTL)
+	if p.MaxTTL != 0 && (p.MaxTTL < MinPolicyTTL || p.MaxTTL > MaxTTL) {
+		return fmt.Errorf("sshca: a certificate policy's maximum lifetime must be between %v and %v, not %v", MinPolicyTTL, MaxTTL, p.MaxTTL)
 	}
 	for _, d := range p.Deny {
 		if !slices.Contains(Denials, d) {

@@ -6,7 +6,7 @@ import (
 )
 
 func TestPolicy(t *testing.T) {
-	for _, p := range []Policy{{MaxTTL: -time.Second}, {MaxTTL: MaxTTL + time.Second}, {Deny: []string{"shell"}}} {
+	for _, p := range []Policy{{MaxTTL: -time.Second}, {MaxTTL: time.Minute}, {MaxTTL: MaxTTL + time.Second}, {Deny: []string{"shell"}}} {
 		if p.Validate() == nil {
 			t.Errorf("Validate(%+v) = nil", p)
 		}
