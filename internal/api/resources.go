@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
@@ -216,7 +217,11 @@ func (a *API) revokeUser(w http.ResponseWriter, r *http.Request, p dial.Principa
 			continue
 		}
 		if err := a.opts.Store.RevokeToken(r.Context(), t.ID, a.opts.Now()); err != nil {
-			writeError(w, apitype.Errorf(apitype.CodeUnavailable, "revoke token %s: %v", t.ID, err))
+			if len(resp.TokensRevoked) > 0 { // those stay revoked: tell agents now
+				a.trustChanged()
+			}
+			a.log.Warn("user revocation stopped", "subject", subject, "tokens_revoked", resp.TokensRevoked, "failed", t.ID, "err", err, "by", p.Subject)
+			writeError(w, apitype.Errorf(apitype.CodeUnavailable, "revoke token %s of %s: %v (revoked before it: %s); try again", t.ID, subject, err, strings.Join(resp.TokensRevoked, ", ")))
 			return
 		}
 		resp.TokensRevoked = append(resp.TokensRevoked, t.ID)

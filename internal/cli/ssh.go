@@ -120,10 +120,12 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	defer conn.Close()
 	mu.Lock()
 	sc = conn
-	if stopped {
-		conn.Close()
-	}
+	late := stopped // a signal came during the handshake
 	mu.Unlock()
+	if late {
+		conn.Close()
+		return exit(context.Cause(ctx))
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	fctx, stop := context.WithCancel(ctx)
@@ -131,7 +133,7 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	for _, fw := range locals {
 		ln, err := net.Listen("tcp", fw.bind)
 		if err != nil {
-			return fmt.Errorf("-L %s: %w", fw.spec, err)
+			return exit(fmt.Errorf("-L %s: %w", fw.spec, err))
 		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)
@@ -145,7 +147,7 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	for _, fw := range remotes {
 		ln, err := sc.Listen("tcp", fw.bind)
 		if err != nil {
-			return fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err)
+			return exit(fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err))
 		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)

@@ -86,12 +86,15 @@ func upToMax(ttl time.Duration, ca apitype.SSHCA) time.Duration {
 }
 
 // renew gets a new certificate when the current one is missing or has
-// less than min left, and then refreshes the known hosts. It reports
+// less than minLeft (or half its life) left, and then refreshes the known hosts. It reports
 // whether it wrote a certificate.
-func (id identity) renew(ctx context.Context, c *client.Client, min time.Duration) (bool, error) {
+func (id identity) renew(ctx context.Context, c *client.Client, minLeft time.Duration) (bool, error) {
 	if b, err := os.ReadFile(id.cert()); err == nil {
 		if pub, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
-			if cert, ok := pub.(*ssh.Certificate); ok && time.Until(time.Unix(int64(cert.ValidBefore), 0)) > min {
+			// Half its life left is enough too, for a controller whose
+			// certificates live less than twice minLeft.
+			if cert, ok := pub.(*ssh.Certificate); ok && cert.ValidBefore > cert.ValidAfter &&
+				time.Until(time.Unix(int64(cert.ValidBefore), 0)) > min(minLeft, time.Duration(cert.ValidBefore-cert.ValidAfter)*time.Second/2) {
 				return false, nil
 			}
 		}
@@ -117,25 +120,24 @@ func (id identity) renew(ctx context.Context, c *client.Client, min time.Duratio
 	return true, nil
 }
 
-// writeKnownHosts records the host CA, one @cert-authority line that
-// vouches for every target with the built-in SSH server through its host
-// certificate. Only a controller with no host CA (none could be read) gets
-// the host keys agents registered instead, under NAME and NAME.burrow.
+// writeKnownHosts records the host CA, an @cert-authority line that
+// vouches for every target with the built-in SSH server (and the gateway)
+// through its host certificate, and after it the host keys agents
+// registered, under NAME and NAME.burrow. OpenSSH checks a certificate
+// against the CA first; the plain keys are its fallback when the CA in
+// this file is not the one that signed (right after `burrow ca rotate
+// --host`, until the next renewal rewrites the file).
 func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error {
 	var b strings.Builder
-	if len(ca.HostCAKeys) > 0 {
-		fmt.Fprintf(&b, "# written by burrow: the controller's host CA\n")
-		for _, l := range certAuthorityLines(ca, ts) {
-			fmt.Fprintln(&b, l)
+	fmt.Fprintf(&b, "# written by burrow: the controller's host CA, then the host keys agents registered\n")
+	for _, l := range certAuthorityLines(ca, ts) {
+		fmt.Fprintln(&b, l)
+	}
+	for _, t := range ts {
+		if t.SSH != "builtin" || t.HostKey == "" {
+			continue
 		}
-	} else {
-		fmt.Fprintf(&b, "# written by burrow: host keys registered by agents (the controller has no host CA)\n")
-		for _, t := range ts {
-			if t.SSH != "builtin" || t.HostKey == "" {
-				continue
-			}
-			fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
-		}
+		fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
 	}
 	if err := os.MkdirAll(id.dir, 0o700); err != nil {
 		return err

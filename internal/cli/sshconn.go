@@ -161,9 +161,18 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 		BannerCallback:    func(msg string) error { _, err := io.WriteString(banner, msg); return err },
 		Timeout:           30 * time.Second,
 	}
+	// The handshake has no context of its own: cancelling ctx (a signal)
+	// or a target that stalls past the timeout ends it by closing conn.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	t0 := time.AfterFunc(cfg.Timeout, func() { conn.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(conn, target+":22", cfg)
+	t0.Stop()
+	stop()
 	if err != nil {
 		conn.Close()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("ssh to %s as %s: %w", target, login, err)
 	}
 	return ssh.NewClient(sc, chans, reqs), nil

@@ -77,8 +77,11 @@ sessions are closed and agents refuse the SSH certificates issued for it.
 --user NAME does that for every token of the user (the token's subject).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (revokeUser != "") {
+			switch {
+			case len(args) == 1 && revokeUser != "":
 				return errors.New("give a token ID or --user NAME, not both")
+			case len(args) == 0 && revokeUser == "":
+				return errors.New("give the ID of the token to revoke (`burrow token list` shows them), or --user NAME")
 			}
 			c, err := newClient()
 			if err != nil {

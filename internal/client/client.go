@@ -209,6 +209,9 @@ func (c *Client) upgrade(ctx context.Context, tc *tls.Conn, target string, port 
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + c.base.Host + "\r\nAuthorization: Bearer " + c.cfg.Token +
 		"\r\nConnection: Upgrade\r\nUpgrade: " + apitype.UpgradeProtocol + "\r\n\r\n"
 	if _, err := io.WriteString(tc, req); err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("send port-forward request: %w", err)
 	}
 	br := bufio.NewReaderSize(tc, 4096)

@@ -286,6 +286,17 @@ func (c *Controller) signHostKey(agentID, hostKey string, names []string) (strin
 	if err != nil {
 		return "", fmt.Errorf("host key: %w", err)
 	}
+	// The gateway's names are the gateway's: an agent that declares a
+	// target by one of them gets no certificate for it, or it could pass
+	// for the gateway wherever the host CA is trusted.
+	gw := c.gatewayHosts()
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool {
+		if slices.Contains(gw, n) {
+			c.log.Warn("not certifying an agent's host key for a name of the SSH gateway", "agent_id", agentID, "name", n)
+			return true
+		}
+		return false
+	})
 	cert, err := c.hostCA.SignHost(pub, agentID, names)
 	if err != nil {
 		return "", err

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,15 +20,14 @@ type gatewayCert struct {
 }
 
 // gatewayHosts are the names and addresses clients may reach the gateway
-// by, the principals of its host certificate: this machine's names, the
-// --hostname values, and the addresses it listens on (every local address
-// for a wildcard listener).
+// by, the principals of its host certificate: the --hostname values and
+// the addresses it listens on. A wildcard listener stands for every local
+// address but the loopback ones, which no other machine reaches it by; a
+// loopback address named explicitly (burrow dev) brings localhost with
+// it. The machine's own host name is left out: it is also the name of
+// the target an agent on this machine serves.
 func (c *Controller) gatewayHosts() []string {
-	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if h, err := os.Hostname(); err == nil {
-		hosts = append(hosts, h)
-	}
-	hosts = append(hosts, c.opts.Hostnames...)
+	hosts := slices.Clone(c.opts.Hostnames)
 	for _, addr := range []string{c.opts.Listen, c.opts.SSHListen} {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -37,6 +35,9 @@ func (c *Controller) gatewayHosts() []string {
 		}
 		if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
 			hosts = append(hosts, host)
+			if ip != nil && ip.IsLoopback() {
+				hosts = append(hosts, "localhost")
+			}
 			continue
 		}
 		addrs, err := net.InterfaceAddrs()
@@ -44,7 +45,7 @@ func (c *Controller) gatewayHosts() []string {
 			continue
 		}
 		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() && !ipn.IP.IsLoopback() {
 				hosts = append(hosts, ipn.IP.String())
 			}
 		}
@@ -65,10 +66,10 @@ func (c *Controller) certifyGateway() {
 	if c.hostCA == nil || c.sshGateway == nil {
 		return
 	}
-	hosts := c.gatewayHosts()
-	ca, key, now := string(c.hostCA.PublicKey().Marshal()), strings.Join(hosts, ","), c.opts.Now()
 	c.gwCert.mu.Lock()
 	defer c.gwCert.mu.Unlock()
+	hosts := c.gatewayHosts()
+	ca, key, now := string(c.hostCA.PublicKey().Marshal()), strings.Join(hosts, ","), c.opts.Now()
 	if c.gwCert.ca == ca && c.gwCert.hosts == key && now.Before(c.gwCert.renewAt) {
 		return
 	}

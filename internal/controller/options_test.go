@@ -1,12 +1,18 @@
 package controller
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/burrow-dev/burrow/internal/gateway"
 )
@@ -28,9 +34,9 @@ func TestNegativeSSHLimitRefused(t *testing.T) {
 // --hostname values and a specific listen address; a wildcard listener
 // adds the machine's addresses; nothing that would break a pattern list.
 func TestGatewayHosts(t *testing.T) {
-	c := &Controller{opts: Options{Listen: "192.0.2.7:8443", Hostnames: []string{"gw.example.com", "bad name"}}}
+	c := &Controller{opts: Options{Listen: "192.0.2.7:8443", SSHListen: "127.0.0.1:2222", Hostnames: []string{"gw.example.com", "bad name"}}}
 	got := c.gatewayHosts()
-	for _, want := range []string{"localhost", "127.0.0.1", "::1", "gw.example.com", "192.0.2.7"} {
+	for _, want := range []string{"localhost", "127.0.0.1", "gw.example.com", "192.0.2.7"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("gatewayHosts() = %q, want %s in it", got, want)
 		}
@@ -39,10 +45,42 @@ func TestGatewayHosts(t *testing.T) {
 		t.Errorf("gatewayHosts() = %q kept a name with a space", got)
 	}
 	c.opts.Listen, c.opts.SSHListen = "192.0.2.7:8443", ":2222"
+	got = c.gatewayHosts()
 	addrs, _ := net.InterfaceAddrs()
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() && !slices.Contains(c.gatewayHosts(), ipn.IP.String()) {
-			t.Errorf("a wildcard SSH listener: %s missing from %q", ipn.IP, c.gatewayHosts())
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLinkLocalUnicast() {
+			continue
 		}
+		if in := slices.Contains(got, ipn.IP.String()); in == ipn.IP.IsLoopback() {
+			t.Errorf("a wildcard SSH listener: %s in %q is %v, want %v", ipn.IP, got, in, !ipn.IP.IsLoopback())
+		}
+	}
+	if slices.Contains(got, "localhost") {
+		t.Errorf("a wildcard listener brought localhost: %q", got)
+	}
+}
+
+// TestAgentNotCertifiedForGatewayNames: an agent that declares a target by
+// one of the gateway's names gets no host certificate for that name.
+func TestAgentNotCertifiedForGatewayNames(t *testing.T) {
+	c, err := New(Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Hostnames: []string{"gw.example.com"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pub, _ := ssh.NewPublicKey(priv.Public())
+	line, err := c.signHostKey("a1", string(ssh.MarshalAuthorizedKey(pub)), []string{"web-1", "gw.example.com", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := k.(*ssh.Certificate).ValidPrincipals; !slices.Equal(got, []string{"web-1", "web-1.burrow"}) {
+		t.Errorf("principals %q, want web-1 only", got)
 	}
 }
