@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -140,7 +141,7 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		go func() {
 			defer wg.Done()
 			acceptLoop(ln, func() (net.Conn, error) { return sc.Dial("tcp", fw.to) }, func(err error) {
-				fmt.Fprintf(g.stderr, "burrow: -L %s: %s could not open %s: %v\n", fw.spec, target, fw.to, err)
+				fmt.Fprintf(g.stderr, "burrow: -L %s: %s could not open %s: %v%s", fw.spec, target, fw.to, err, newline())
 			})
 		}()
 	}
@@ -154,7 +155,7 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		go func() {
 			defer wg.Done()
 			acceptLoop(ln, func() (net.Conn, error) { return net.Dial("tcp", fw.to) }, func(err error) {
-				fmt.Fprintf(g.stderr, "burrow: -R %s: %v\n", fw.spec, err)
+				fmt.Fprintf(g.stderr, "burrow: -R %s: %v%s", fw.spec, err, newline())
 			})
 		}()
 	}
@@ -273,8 +274,9 @@ func startTerminal(sess *ssh.Session, fd int) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	rawTerminal.Store(true)
 	var once sync.Once
-	restore := func() { once.Do(func() { term.Restore(fd, old) }) }
+	restore := func() { once.Do(func() { term.Restore(fd, old); rawTerminal.Store(false) }) }
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGWINCH, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -301,6 +303,18 @@ func startTerminal(sess *ssh.Session, fd int) (func(), error) {
 		close(done)
 		restore()
 	}, nil
+}
+
+// rawTerminal is set while startTerminal holds the local terminal in raw
+// mode, where a line must end in CR LF to start at the left margin.
+var rawTerminal atomic.Bool
+
+// newline ends a message printed while a session may be running.
+func newline() string {
+	if rawTerminal.Load() {
+		return "\r\n"
+	}
+	return "\n"
 }
 
 // terminalModes passes on the local terminal's erase and interrupt keys
