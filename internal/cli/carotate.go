@@ -21,8 +21,9 @@ signs agents' host certificates). The new key signs from now on; the old
 key stays trusted for --overlap, so certificates it signed keep working
 until then. Connected agents learn the new trust within seconds; an agent
 that is offline learns it when it reconnects. After a host CA rotation,
-connected agents get a new host certificate at once; refresh known_hosts
-with ` + "`burrow ca known-hosts`" + ` (it lists both keys during the overlap), and
+connected agents and the SSH gateway get a new host certificate at once, so
+refresh known_hosts with ` + "`burrow ca known-hosts`" + ` right away (it lists both
+keys during the overlap; burrow ssh-config's known hosts refresh themselves), and
 a machine's own sshd with ` + "`burrow ca export --user`" + ` after a user CA rotation.
 Admin only.`,
 		Example: "  burrow ca rotate --user --overlap 24h\n  burrow ca rotate --host --overlap 720h",
@@ -49,6 +50,11 @@ Admin only.`,
 			fmt.Fprintf(g.stdout, "trusted now:\n")
 			for _, k := range out.Trusted {
 				fmt.Fprintf(g.stdout, "  %s\n", k)
+			}
+			if host {
+				fmt.Fprintf(g.stdout, "targets and the SSH gateway present certificates from the new key now: refresh known_hosts filled from `burrow ca known-hosts` (burrow ssh-config's refresh themselves)\n")
+			} else {
+				fmt.Fprintf(g.stdout, "machines' own sshd trusting burrow: refresh TrustedUserCAKeys with `burrow ca export --user` before %s (agents with --sshd-user-ca-file do it themselves)\n", out.PreviousTrustedUntil.Format(time.RFC3339))
 			}
 			return nil
 		},
