@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pkg/sftp"
 	"github.com/schollz/progressbar/v3"
@@ -289,15 +290,32 @@ func (c *copier) meter(r io.Reader, size int64, name string) io.Reader {
 	if !c.progress {
 		return r
 	}
-	bar := progressbar.DefaultBytes(size, name)
-	return &barReader{r: r, bar: bar, size: size}
+	return &barReader{r: r, bar: c.bar(size, name), size: size}
 }
 
 func (c *copier) meterWriter(w io.Writer, size int64, name string) io.Writer {
 	if !c.progress {
 		return w
 	}
-	return io.MultiWriter(w, progressbar.DefaultBytes(size, name))
+	return io.MultiWriter(w, c.bar(size, name))
+}
+
+// bar is progressbar's DefaultBytes, drawn on the command's standard error
+// rather than the process's.
+func (c *copier) bar(size int64, name string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionSetWriter(c.stderr),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSetWidth(10),
+		progressbar.OptionThrottle(65*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprint(c.stderr, "\n") }),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionSetRenderBlankState(true),
+	)
 }
 
 // barReader counts bytes for the bar. Its Size lets sftp's ReadFrom

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"github.com/creack/pty"
 	"io"
 	"net"
 	"os"
@@ -193,8 +194,25 @@ func TestSSHAndCp(t *testing.T) {
 	}
 	down := filepath.Join(dir, "down")
 	os.Mkdir(down, 0o755)
-	if _, errOut, code := burrowCLI(t, "cp", "-l", login, "web-1:"+up, down); code != 0 {
-		t.Fatalf("cp down: %d %s", code, errOut)
+	// Standard error on a terminal: a progress bar that ends at 100%.
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bar lockedBuffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&bar, ptmx); close(copied) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	code = Main(ctx, []string{"cp", "-l", login, "web-1:" + up, down}, io.Discard, tty)
+	cancel()
+	tty.Close()
+	<-copied
+	ptmx.Close()
+	if code != 0 {
+		t.Fatalf("cp down: %d %s", code, bar.String())
+	}
+	if !strings.Contains(bar.String(), "up.bin") || !strings.Contains(bar.String(), "100%") {
+		t.Errorf("cp down with stderr on a terminal: no progress bar ending at 100%%: %q", bar.String())
 	}
 	for _, p := range []string{up, filepath.Join(down, "up.bin")} {
 		b, err := os.ReadFile(p)
