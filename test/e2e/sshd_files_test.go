@@ -68,6 +68,7 @@ func TestSSHDFiles(t *testing.T) {
 		}
 	})
 
+	t.Run("burrow-ssh-to-its-own-sshd", func(t *testing.T) { s.testBurrowSSH(t) })
 	t.Run("revoked-token-refused-by-sshd", func(t *testing.T) {
 		s.c.mustBurrow(t, "token", "revoke", revokedTok.ID)
 		eventually(t, trustPushMax, "sshd refuses the revoked token's certificate", func() error {
@@ -279,6 +280,39 @@ func (s *sshdFilesSuite) certKey(t *testing.T, name, token string) string {
 	keygen(t, key, "sshd-files-"+name)
 	s.c.signSSHCert(t, token, key+".pub", key+"-cert.pub", []string{"root"}, "10m")
 	return key
+}
+
+// testBurrowSSH: burrow ssh reaches a target that runs its own sshd and
+// checks sshd's host key against ~/.ssh/known_hosts, saying what to do
+// when it is not there.
+func (s *sshdFilesSuite) testBurrowSSH(t *testing.T) {
+	home := ""
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
+			home = v
+		}
+	}
+	kh := filepath.Join(home, ".ssh", "known_hosts")
+	os.Remove(kh)
+	r := runTimeout(s.c.topo.user, s.env, nil, sshTimeout, burrowBin, "ssh", "root@"+sysTarget, "--", "echo via-burrow-ssh")
+	if r.exitCode == 0 || !strings.Contains(r.stderr, "must be in ~/.ssh/known_hosts") {
+		t.Errorf("burrow ssh %s without its key in known_hosts: want a clear refusal, got %v", sysTarget, r)
+	}
+	sshdPub, err := os.ReadFile(filepath.Join(s.dir, "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(kh), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kh, []byte(sysTarget+" "+string(sshdPub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(kh)
+	r = runTimeout(s.c.topo.user, s.env, nil, sshTimeout, burrowBin, "ssh", "root@"+sysTarget, "--", "echo via-burrow-ssh; exit 3")
+	if r.exitCode != 3 || strings.TrimSpace(r.stdout) != "via-burrow-ssh" {
+		t.Errorf("burrow ssh %s: want its output and exit 3, got exit %d: %v\n--- sshd:\n%s", sysTarget, r.exitCode, r, tail(s.sshd.output()))
+	}
 }
 
 // ssh runs command as root on sysTarget through the gateway: the admin's
