@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -71,6 +72,32 @@ func (s *Server) handle(c net.Conn) {
 	cn.log.Debug("ssh gateway: connection closed")
 }
 
+// refuseBlocked tells a client from an address that failed too many
+// logins why it cannot log in, and until when: it runs the handshake, as
+// a banner is the only way to show a message in OpenSSH, and refuses every
+// key without looking at it or counting another failure. The handshake is
+// bounded as any other login is, by the startups and the grace time.
+func (s *Server) refuseBlocked(c net.Conn, until time.Time) {
+	remote := hostOf(c.RemoteAddr())
+	if !s.startups.begin(remote) {
+		s.opts.Metrics.refuse(refusedStartups)
+		return
+	}
+	defer s.startups.end(remote)
+	c.SetDeadline(time.Now().Add(s.opts.LoginGraceTime))
+	msg := fmt.Sprintf("burrow gateway: too many failed logins from %s; this address is refused until %s (in %s). "+
+		"Check the key or certificate you use (burrow cert issue gets a fresh one), then try again after that.\r\n",
+		remote, until.UTC().Format("15:04:05 MST"), until.Sub(s.opts.Now()).Round(time.Second))
+	cfg := s.config()
+	cfg.BannerCallback = func(ssh.ConnMetadata) string { return msg }
+	cfg.PublicKeyCallback = func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+		return nil, errors.New("rate limited")
+	}
+	if sc, _, _, err := ssh.NewServerConn(sshcert.PreferGCM(c, cfg)); err == nil {
+		sc.Close() // cannot happen: no key is accepted
+	}
+}
+
 // authFailed counts a failed login against its source address.
 func (s *Server) authFailed(ip string, addr net.Addr, ae *ssh.ServerAuthError) {
 	if s.limiter.failed(ip) {
@@ -82,9 +109,26 @@ func (s *Server) authFailed(ip string, addr net.Addr, ae *ssh.ServerAuthError) {
 
 // config is the SSH server configuration of one connection.
 func (s *Server) config() *ssh.ServerConfig {
+	// OpenSSH offers the plain key after its certificate is refused. The
+	// certificate's refusal said why; unless that key is registered on
+	// its own, a second banner ("this key is not registered") would only
+	// confuse, so it is refused without one. The callbacks of one
+	// handshake run one at a time.
+	var certRefused bool
 	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: s.checkKey,
-		ServerVersion:     serverVersion,
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			_, isCert := key.(*ssh.Certificate)
+			perms, err := s.checkKey(meta, key)
+			var be *ssh.BannerError
+			switch {
+			case isCert && err != nil:
+				certRefused = true
+			case !isCert && certRefused && errors.As(err, &be):
+				err = be.Err
+			}
+			return perms, err
+		},
+		ServerVersion: serverVersion,
 	}
 	cfg.Ciphers = sshcert.ServerCiphers()
 	cfg.AddHostKey(s.opts.HostKey)

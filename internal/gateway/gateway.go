@@ -252,14 +252,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		if !s.limiter.allowed(hostOf(c.RemoteAddr())) {
-			s.opts.Metrics.refuse(refusedRateLimited)
-			s.log.Debug("ssh gateway: refused a connection from a rate-limited address", "remote", c.RemoteAddr().String())
+		if !s.conns.Add(c) {
 			c.Close()
 			continue
 		}
-		if !s.conns.Add(c) {
-			c.Close()
+		if until, blocked := s.limiter.blockedUntil(hostOf(c.RemoteAddr())); blocked {
+			s.opts.Metrics.refuse(refusedRateLimited)
+			s.log.Debug("ssh gateway: refusing a connection from a rate-limited address", "remote", c.RemoteAddr().String())
+			go func() {
+				defer s.conns.Done(c)
+				defer c.Close()
+				s.refuseBlocked(c, until)
+			}()
 			continue
 		}
 		go s.serveConn(c)

@@ -32,12 +32,21 @@ func newLimiter(max int, window, block time.Duration, now func() time.Time) *lim
 	return &limiter{max: float64(max), window: window, block: block, now: now, m: map[string]*bucket{}}
 }
 
-// allowed reports whether ip may open a connection now.
+// allowed reports whether ip may log in now.
 func (l *limiter) allowed(ip string) bool {
+	_, blocked := l.blockedUntil(ip)
+	return !blocked
+}
+
+// blockedUntil reports whether ip is refused now, and until when.
+func (l *limiter) blockedUntil(ip string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.m[ip]
-	return b == nil || !l.now().Before(b.blocked)
+	if b == nil || !l.now().Before(b.blocked) {
+		return time.Time{}, false
+	}
+	return b.blocked, true
 }
 
 // failed records a failed login from ip. It reports whether that blocked

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
 )
 
@@ -100,4 +101,42 @@ func TestRegisteredKeyDecides(t *testing.T) {
 	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice (token t1, registered key k1)") {
 		t.Fatalf("session output %q, want alice's through key k1", out)
 	}
+}
+
+// TestOneBannerPerRefusal: OpenSSH offers the plain key after its
+// certificate is refused. Unless that key is registered on its own, only
+// the certificate's refusal is shown; if it is, the key logs in.
+func TestOneBannerPerRefusal(t *testing.T) {
+	e := newEnv(t, nil)
+	certified := func(key ssh.Signer) ssh.Signer {
+		cert, err := e.ca.SignUser(key.PublicKey(), sshca.UserCertRequest{KeyID: "burrow:alice:t1", Principals: []string{"root"}, TTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := ssh.NewCertSigner(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	stranger, _ := ssh.NewSignerFromKey(priv)
+	strangerCert := certified(stranger)
+	registered := e.registeredKey("k1", "t1")
+	registeredCert := certified(registered)
+	e.clock.Advance(2 * time.Minute) // both certificates expire
+
+	c, banner, err := e.connect(strangerCert, stranger)
+	if err == nil {
+		c.Close()
+		t.Fatal("logged in with an expired certificate and an unregistered key")
+	}
+	if !strings.Contains(banner, "the certificate expired") || strings.Contains(banner, unregisteredKey) {
+		t.Errorf("banner %q, want only the certificate's refusal", banner)
+	}
+	c = e.mustConnect(registeredCert, registered)
+	if out := sessionOutput(t, c, false); !strings.Contains(out, "registered key k1") {
+		t.Errorf("session output %q, want the registered key's login", out)
+	}
+	e.refused(stranger, unregisteredKey) // a plain key alone still hears what to do
 }

@@ -119,7 +119,8 @@ func (s *gatewaySuite) keyConfig(t *testing.T, key, cert string) string {
 }
 
 // refusedJump runs `touch MARKER` on the target through the gateway with
-// config and checks OpenSSH could not log in, said want, and ran nothing.
+// config and checks OpenSSH could not log in, said want (and no more than
+// that of its key), and ran nothing.
 func (s *gatewaySuite) refusedJump(t *testing.T, config, dest, want string) {
 	t.Helper()
 	marker := "/tmp/gw-e2e-" + strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
@@ -128,6 +129,9 @@ func (s *gatewaySuite) refusedJump(t *testing.T, config, dest, want string) {
 		t.Errorf("ssh -J %s %s: want exit %d and %q on stderr, got exit %d: %v", s.jump, dest, refusedStatus, want, r.exitCode, r)
 	} else {
 		t.Logf("refused as it must be: %s", strings.Join(strings.Fields(strings.TrimSpace(r.stderr)), " "))
+	}
+	if !strings.Contains(want, "not registered") && strings.Contains(r.stderr, "not registered") {
+		t.Errorf("ssh -J %s %s: a second refusal, for the plain key OpenSSH offers after its certificate: %v", s.jump, dest, r)
 	}
 	noFile(t, marker)
 }
@@ -324,8 +328,8 @@ func (s *gatewaySuite) testGatewaySourceAddress(t *testing.T) {
 }
 
 // testRateLimit: 20 failed logins from rateLimitAddr, then that address
-// is refused even with a good certificate, on both ports, while user's
-// own address still gets through.
+// is refused even with a good certificate, on both ports, and told why and
+// until when, while user's own address still gets through.
 func (s *gatewaySuite) testRateLimit(t *testing.T) {
 	ipCmd(t, "-n", s.c.topo.user.name, "addr", "add", rateLimitAddr+prefixLength, "dev", fmt.Sprintf("bw%duc", os.Getpid()))
 	key := filepath.Join(t.TempDir(), "unregistered")
@@ -356,8 +360,11 @@ func (s *gatewaySuite) testRateLimit(t *testing.T) {
 		} else {
 			t.Logf("port %s: refused as it must be: %s", port, strings.Join(strings.Fields(strings.TrimSpace(r.stderr)), " "))
 		}
-		if strings.Contains(r.stderr, "not registered") || strings.Contains(r.stderr, "burrow:") {
-			t.Errorf("port %s: a blocked address got as far as authentication: %v", port, r)
+		if !strings.Contains(r.stderr, "too many failed logins from "+rateLimitAddr) || !strings.Contains(r.stderr, "refused until") {
+			t.Errorf("port %s: a blocked address was not told why, and until when: %v", port, r)
+		}
+		if strings.Contains(r.stderr, "not registered") || strings.Contains(r.stderr, "burrow: ") {
+			t.Errorf("port %s: a blocked address got as far as a check of its key: %v", port, r)
 		}
 	}
 	if n, err := s.c.controllerMetric(`burrow_ssh_gateway_connections_refused_total{reason="rate_limited"}`); err != nil || n < 2 {
