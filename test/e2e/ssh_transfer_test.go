@@ -301,6 +301,23 @@ func (s *sshSuite) testBurrowSSHInteractive(t *testing.T) {
 			t.Errorf("stty -a after burrow ssh lacks %s:\n%s", flag, stty)
 		}
 	}
+	// Raw mode is restored on a signal too: SIGTERM mid-session exits
+	// 128+15 and leaves the terminal as it found it.
+	m.typeLine("clear")
+	m.typeLine(burrowBin + " ssh " + targetName)
+	m.typeLine(`echo "again=$SSH_TTY"`)
+	m.waitScreen(`(?m)^again=/dev/pts/\d+`)
+	if err := syscall.Kill(waitProc(t, "burrow ssh", argvIs(burrowBin, "ssh", targetName)), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitNoProc(t, "burrow ssh after SIGTERM", argvIs(burrowBin, "ssh", targetName))
+	m.typeLine(`echo "rc2=$?"; echo "after2=$(stty -g)"`)
+	if rc := m.waitScreen(`(?m)^rc2=(\d+)`)[1]; rc != "143" {
+		t.Errorf("burrow ssh exited %s on SIGTERM, want 143", rc)
+	}
+	if after := m.waitScreen(`(?m)^after2=(\S+)`)[1]; after != before {
+		t.Errorf("terminal settings after SIGTERM to burrow ssh: %s, before: %s", after, before)
+	}
 	m.typeLine("exit 0")
 	if st, sig := m.waitDead(); sig != "" {
 		// The local shell, after burrow is gone: seen once in ~6 runs
