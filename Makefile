@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCleanText -fuzztime $(FUZZTIME) ./internal/store/
 	$(GO) test -run '^$$' -fuzz FuzzSniff -fuzztime $(FUZZTIME) ./internal/controller/
 	$(GO) test -run '^$$' -fuzz FuzzClientHello -fuzztime $(FUZZTIME) ./internal/sshcert/
+	$(GO) test -run '^$$' -fuzz FuzzParseUserKeyID -fuzztime $(FUZZTIME) ./internal/sshca/
 
 bench:
 	scripts/bench.sh

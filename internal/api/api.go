@@ -33,6 +33,8 @@ type Options struct {
 	Fingerprint string
 	Logger      *slog.Logger
 	Metrics     http.Handler // served at /metrics if set
+	// Org is the org's name, in every user certificate's key id.
+	Org string
 	// CA signs SSH user certificates; nil: the /v1/ssh routes answer 503.
 	CA *sshca.Authority
 	// HostCA signs agents' host keys; its keys are listed by GET /v1/ssh/ca.

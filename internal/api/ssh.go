@@ -37,7 +37,7 @@ func (a *API) signSSHCertificate(w http.ResponseWriter, r *http.Request, p dial.
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "this controller has no SSH certificate authority"))
 		return
 	}
-	cr, pub, err := certRequest(req, p, a.opts.CertPolicy)
+	cr, pub, err := certRequest(req, p, a.opts.Org, a.opts.CertPolicy)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -60,7 +60,7 @@ func (a *API) signSSHCertificate(w http.ResponseWriter, r *http.Request, p dial.
 }
 
 // certRequest checks req against the caller's token and says what to sign.
-func certRequest(req apitype.SSHCertificateRequest, p dial.Principal, policy sshca.Policy) (sshca.UserCertRequest, ssh.PublicKey, error) {
+func certRequest(req apitype.SSHCertificateRequest, p dial.Principal, org string, policy sshca.Policy) (sshca.UserCertRequest, ssh.PublicKey, error) {
 	pub, err := parseUserKey(req.PublicKey)
 	if err != nil {
 		return sshca.UserCertRequest{}, nil, err
@@ -84,7 +84,7 @@ func certRequest(req apitype.SSHCertificateRequest, p dial.Principal, policy ssh
 		}
 	}
 	r := sshca.UserCertRequest{
-		KeyID: sshca.UserKeyID(p.Subject, p.TokenID), Principals: principals, TTL: ttl, SourceAddress: source,
+		KeyID: sshca.UserKeyID(org, p.Subject, p.TokenID), Principals: principals, TTL: ttl, SourceAddress: source,
 	}
 	policy.Apply(&r) // the permit-* extensions
 	return r, pub, nil
@@ -209,7 +209,7 @@ func (a *API) sshCA(w http.ResponseWriter, r *http.Request, _ dial.Principal) {
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "this controller has no SSH certificate authority"))
 		return
 	}
-	resp := apitype.SSHCA{UserCAKeys: a.opts.CA.UserCAKeys(), HostCAKeys: []string{},
+	resp := apitype.SSHCA{Org: a.opts.Org, UserCAKeys: a.opts.CA.UserCAKeys(), HostCAKeys: []string{},
 		MaxCertTTL: int64(a.opts.CertPolicy.LongestTTL() / time.Second)}
 	if resp.UserCAKeys == nil {
 		resp.UserCAKeys = []string{}

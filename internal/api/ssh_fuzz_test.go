@@ -26,7 +26,7 @@ func FuzzSSHCertificateRequest(f *testing.F) {
 		if json.Unmarshal(body, &req) != nil {
 			return
 		}
-		cr, pub, err := certRequest(req, p, sshca.Policy{})
+		cr, pub, err := certRequest(req, p, "acme", sshca.Policy{})
 		if err != nil {
 			return
 		}

@@ -68,7 +68,7 @@ func newSSHAPI(t *testing.T) *sshAPI {
 	}
 	d := dial.New(dial.Options{Store: st, Backend: fakeBackend{}, Logger: discard(), Now: now})
 	t.Cleanup(func() { d.Close() })
-	s.API = New(Options{Store: st, Dialer: d, Backend: fakeBackend{}, Logger: discard(), CA: ca, Now: now})
+	s.API = New(Options{Store: st, Dialer: d, Backend: fakeBackend{}, Logger: discard(), CA: ca, Now: now, Org: "acme"})
 	return s
 }
 
@@ -149,7 +149,7 @@ func TestSignSSHCertificate(t *testing.T) {
 			if want := sshNow.Add(tt.wantTTL); !got.ValidBefore.Equal(want) || cert.ValidBefore != uint64(want.Unix()) {
 				t.Errorf("valid_before %v (cert %d), want %v", got.ValidBefore, cert.ValidBefore, want)
 			}
-			if want := "burrow:" + map[string]string{"alice": "alice", "admin": "root-admin"}[tt.token] + ":" + tt.token; got.KeyID != want || cert.KeyId != want {
+			if want := "burrow:acme:" + map[string]string{"alice": "alice", "admin": "root-admin"}[tt.token] + ":" + tt.token; got.KeyID != want || cert.KeyId != want {
 				t.Errorf("key id %q (cert %q), want %q", got.KeyID, cert.KeyId, want)
 			}
 		})
@@ -371,6 +371,9 @@ func TestSSHCA(t *testing.T) {
 		}
 		if !strings.HasSuffix(got.UserCAKeys[0], " burrow-user-ca") {
 			t.Errorf("CA key %q lacks its comment", got.UserCAKeys[0])
+		}
+		if got.Org != "acme" {
+			t.Errorf("%s: org %q, want acme", token, got.Org)
 		}
 	}
 	for token, status := range map[string]int{"": 401, "revoked": 401, "agent": 403} {

@@ -159,6 +159,10 @@ type RevokedUser struct {
 
 // SSHCA is what SSH servers must trust to accept burrow's certificates.
 type SSHCA struct {
+	// Org is the org's name: user certificates' key ids are
+	// "burrow:<org>:<subject>:<token id>", and targets are also
+	// NAME.<org>.burrow.
+	Org        string   `json:"org,omitempty"`
 	UserCAKeys []string `json:"user_ca_keys"` // authorized_keys lines, as in sshd's TrustedUserCAKeys
 	// HostCAKeys sign agents' host certificates (for @cert-authority
 	// lines in known_hosts).

@@ -14,6 +14,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/burrowtest"
 	"github.com/burrow-dev/burrow/internal/client"
 	"github.com/burrow-dev/burrow/internal/controller"
+	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
 // testClock is the controller's clock in these tests: real time plus a
@@ -128,7 +129,7 @@ func TestRevokedTokenCertificate(t *testing.T) {
 	})
 	// The controller reads the list from the store after a restart.
 	s.RestartController()
-	if got := agent.WaitWelcome(t).GetTrust().GetRevokedKeyIds(); !slices.Equal(got, []string{"burrow:m:" + member.ID}) {
+	if got := agent.WaitWelcome(t).GetTrust().GetRevokedKeyIds(); !slices.Equal(got, sshca.RevokedKeyIDs(controller.DefaultOrg, "m", member.ID)) {
 		t.Errorf("welcome after restart revokes %q, want the member token's key id", got)
 	}
 	if err := sshLogin(t, admin, "web-1", login, cert); err == nil {

@@ -20,7 +20,7 @@ func newCAKRLCmd(g *globals) *cobra.Command {
 		Long: `Write an OpenSSH key revocation list (KRL) that revokes the certificates of
 revoked API tokens, for the RevokedKeys option of a machine's own sshd,
 next to the TrustedUserCAKeys file of ` + "`burrow ca export --user`" + `. It lists
-the key ids (burrow:SUBJECT:TOKEN-ID) of tokens revoked in the last 12 h
+the key ids (burrow:ORG:SUBJECT:TOKEN-ID) of tokens revoked in the last 12 h
 that have not expired (older certificates have expired anyway), for any
 CA. Agents learn revocations by themselves; an sshd only from this file,
 so write it again after each revocation (e.g. from cron). With --out the
@@ -43,8 +43,12 @@ Admin only (it reads the token list).`,
 			if err != nil {
 				return err
 			}
+			ca, err := c.SSHCA(cmd.Context())
+			if err != nil {
+				return err
+			}
 			now := time.Now()
-			ids := revokedKeyIDs(ts, now)
+			ids := revokedKeyIDs(ts, ca.Org, now)
 			krl := sshca.MarshalKRL(ids, uint64(now.Unix()), now, "burrow: certificates of revoked tokens")
 			if out == "" {
 				_, err := g.stdout.Write(krl)
@@ -63,11 +67,11 @@ Admin only (it reads the token list).`,
 // revokedKeyIDs are the key ids of the certificates a KRL made at now
 // revokes. The window reaches a clock skew further back, for servers
 // whose clock is behind this one.
-func revokedKeyIDs(ts []apitype.Token, now time.Time) []string {
+func revokedKeyIDs(ts []apitype.Token, org string, now time.Time) []string {
 	var ids []string
 	for _, t := range ts {
 		if sshca.StillRevoked(t.RevokedAt, t.ExpiresAt, now.Add(-sshca.ClockSkew)) {
-			ids = append(ids, sshca.UserKeyID(t.Subject, t.ID))
+			ids = append(ids, sshca.RevokedKeyIDs(org, t.Subject, t.ID)...)
 		}
 	}
 	return ids

@@ -246,7 +246,7 @@ func TestCAKRL(t *testing.T) {
 	if err := admin.RevokeToken(t.Context(), toks[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	kept, revoked := sshca.UserKeyID("kept", toks[0].ID), sshca.UserKeyID("revoked", toks[1].ID)
+	kept, revoked := sshca.UserKeyID(controller.DefaultOrg, "kept", toks[0].ID), sshca.UserKeyID(controller.DefaultOrg, "revoked", toks[1].ID)
 
 	out, errb, code := burrowCLI(t, "ca", "krl")
 	if code != 0 {

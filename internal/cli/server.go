@@ -62,6 +62,7 @@ logged; clients pin it) and writes an admin API token to DATA-DIR/admin-token.`,
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate to use instead of the self-signed one")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed certificate")
+	f.StringVar(&o.Org, "org", "", "the org's `NAME`, in user certificates' key ids and target names (TARGET.NAME.burrow); fixed at the first start (default \""+controller.DefaultOrg+"\")")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "how long shutdown waits for open sessions")
 	f.StringVar(&o.SSHListen, "ssh-listen", "", "`ADDR` of a plain SSH port for ssh -J through the gateway, e.g. :2222 (default: none)")
 	f.DurationVar(&o.SSHCertPolicy.MaxTTL, "ssh-cert-max-ttl", sshca.MaxTTL, "longest lifetime of the SSH certificates users get (at most the default)")

@@ -5,6 +5,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -70,6 +71,11 @@ type Options struct {
 	// SSHCertPolicy is what user certificates may grant: a shorter
 	// maximum lifetime, permit-* extensions left out.
 	SSHCertPolicy sshca.Policy
+	// Org is the org's name. It is fixed at the first start, in the store,
+	// as it is in every user certificate's key id: "" takes the stored
+	// one (DefaultOrg on a first start), and another name than the stored
+	// one is refused.
+	Org string
 	// TrustRefresh is how often the controller re-reads the SSH CAs and
 	// the revoked tokens from the store and tells agents of any change
 	// (rotations by another controller, overlaps running out). Default 30s.
@@ -94,6 +100,7 @@ type Controller struct {
 	sshGateway  *gateway.Server
 	sshLn       net.Listener // nil without SSHListen
 	metrics     *prometheus.Registry
+	org         string // Options.Org, as stored
 	trust       trustState
 	gwCert      gatewayCert
 }
@@ -109,6 +116,10 @@ func New(o Options) (*Controller, error) {
 		return nil, err
 	}
 	if err := c.setupStore(); err != nil {
+		return nil, err
+	}
+	if err := c.setupOrg(); err != nil {
+		c.st.Close()
 		return nil, err
 	}
 	if err := c.setupCA(); err != nil {
@@ -141,7 +152,7 @@ func (c *Controller) setupSSHGateway() error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	gw, err := gateway.New(gateway.Options{
-		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, UserCAKeys: c.ca.UserCAKeys, HostKey: key,
+		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, UserCAKeys: c.ca.UserCAKeys, HostKey: key, Org: c.org,
 		Logger: c.log, Now: c.opts.Now, Metrics: gateway.NewMetrics(c.metrics), Limits: c.opts.SSHLimits,
 	})
 	if err != nil {
@@ -183,6 +194,11 @@ func (o *Options) defaults() error {
 	}
 	if err := o.SSHCertPolicy.Validate(); err != nil {
 		return fmt.Errorf("controller: %w", err)
+	}
+	if o.Org != "" {
+		if err := sshca.CheckOrg(o.Org); err != nil {
+			return fmt.Errorf("controller: org: %w", err)
+		}
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("controller: data directory: %w", err)
@@ -264,6 +280,30 @@ func (c *Controller) setupStore() error {
 	return nil
 }
 
+// DefaultOrg is the org's name when the first start names none.
+const DefaultOrg = "default"
+
+// setupOrg reads the org's name from the store, storing Options.Org (or
+// DefaultOrg) on the first start.
+func (c *Controller) setupOrg() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := cmp.Or(c.opts.Org, DefaultOrg)
+	org, err := c.st.InitSetting(ctx, "org", want, c.opts.Now())
+	if err != nil {
+		return fmt.Errorf("controller: org: %w", err)
+	}
+	if c.opts.Org != "" && org != c.opts.Org {
+		return fmt.Errorf("controller: this data directory's org is %q, fixed at its first start (it is in every certificate's key id): "+
+			"start without --org, or with --org %s", org, org)
+	}
+	c.org = org
+	return nil
+}
+
+// Org is the org's name.
+func (c *Controller) Org() string { return c.org }
+
 // setupCA loads the SSH user and host CAs, creating them on first start.
 func (c *Controller) setupCA() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -297,7 +337,7 @@ func (c *Controller) signHostKey(agentID, hostKey string, names []string) (strin
 		}
 		return false
 	})
-	cert, err := c.hostCA.SignHost(pub, agentID, names)
+	cert, err := c.hostCA.SignHost(pub, agentID, c.org, names)
 	if err != nil {
 		return "", err
 	}
@@ -323,11 +363,12 @@ func (c *Controller) wire() {
 		// c.dialer is set below, before the gRPC server serves anything.
 		OnSessionEvent: func(agentID string, ev store.SessionEvent) { c.dialer.SessionEvent(agentID, ev) },
 	})
-	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now})
+	c.dialer = dial.New(dial.Options{Store: c.st, Backend: c.tunnels, Logger: c.log, Metrics: dial.NewMetrics(reg), Now: c.opts.Now, Org: c.org})
 	c.api = api.New(api.Options{
 		Store: c.st, Dialer: c.dialer, Backend: c.tunnels, Fingerprint: c.fingerprint, Logger: c.log, Now: c.opts.Now,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), CA: c.ca, HostCA: c.hostCA, GatewayHosts: c.gatewayHosts,
 		CertPolicy:    c.opts.SSHCertPolicy,
+		Org:           c.org,
 		OnTrustChange: c.pushTrust,
 	})
 	c.grpc = grpc.NewServer(append(tunnel.GRPCServerOptions(),

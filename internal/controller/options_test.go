@@ -80,7 +80,41 @@ func TestAgentNotCertifiedForGatewayNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := k.(*ssh.Certificate).ValidPrincipals; !slices.Equal(got, []string{"web-1", "web-1.burrow"}) {
-		t.Errorf("principals %q, want web-1 only", got)
+	if got := k.(*ssh.Certificate).ValidPrincipals; !slices.Equal(got, []string{"web-1", "web-1.burrow", "web-1.default.burrow"}) {
+		t.Errorf("principals %q, want web-1's names only", got)
+	}
+}
+
+// TestOrgFixedAtFirstStart: the first start stores the org's name; later
+// starts take it without --org, keep it with the same one, and refuse
+// another one. A name that is no DNS label is refused before anything is
+// created.
+func TestOrgFixedAtFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	start := func(org string) (string, error) {
+		c, err := New(Options{DataDir: dir, Listen: "127.0.0.1:0", Org: org, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return c.Org(), nil
+	}
+	for _, tt := range []struct{ give, want string }{{"acme", "acme"}, {"", "acme"}, {"acme", "acme"}} {
+		if got, err := start(tt.give); err != nil || got != tt.want {
+			t.Fatalf("start with org %q: %q, %v; want %q", tt.give, got, err, tt.want)
+		}
+	}
+	if _, err := start("other"); err == nil || !strings.Contains(err.Error(), `this data directory's org is "acme"`) {
+		t.Fatalf("start with another org: %v, want a refusal naming acme", err)
+	}
+	if got, err := func() (string, error) { dir = t.TempDir(); return start("") }(); err != nil || got != DefaultOrg {
+		t.Fatalf("first start without an org: %q, %v; want %q", got, err, DefaultOrg)
+	}
+	bad := filepath.Join(t.TempDir(), "data")
+	if _, err := New(Options{DataDir: bad, Org: "Acme Corp"}); err == nil || !strings.Contains(err.Error(), "not a valid org name") {
+		t.Fatalf("New with org %q: %v", "Acme Corp", err)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Fatalf("New created %s before refusing", bad)
 	}
 }

@@ -45,15 +45,15 @@ func (c *Controller) revokedKeyIDs() []string {
 		c.log.Warn("list revoked tokens; agents keep the previous list", "err", err)
 		return slices.Clone(c.trust.revoked)
 	}
-	c.trust.revoked = revokedKeyIDs(ts, c.opts.Now())
+	c.trust.revoked = revokedKeyIDs(ts, c.org, c.opts.Now())
 	return slices.Clone(c.trust.revoked)
 }
 
-func revokedKeyIDs(ts []store.Token, now time.Time) []string {
+func revokedKeyIDs(ts []store.Token, org string, now time.Time) []string {
 	var ids []string
 	for _, t := range ts {
 		if sshca.StillRevoked(t.RevokedAt, t.ExpiresAt, now) {
-			ids = append(ids, sshca.UserKeyID(t.Subject, t.ID))
+			ids = append(ids, sshca.RevokedKeyIDs(org, t.Subject, t.ID)...)
 		}
 	}
 	return ids

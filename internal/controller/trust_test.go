@@ -20,8 +20,9 @@ func TestRevokedKeyIDs(t *testing.T) {
 		{ID: "revoked-expired", Subject: "b", RevokedAt: ago(time.Hour), ExpiresAt: ago(time.Minute)},
 		{ID: "revoked-expiring", Subject: "b", RevokedAt: ago(time.Hour), ExpiresAt: ago(-time.Minute)},
 	}
-	got := revokedKeyIDs(ts, now)
-	if want := []string{"burrow:a:revoked", "burrow:b:revoked-expiring"}; !slices.Equal(got, want) {
+	got := revokedKeyIDs(ts, "acme", now)
+	// Each also in the form from before key ids named the org.
+	if want := []string{"burrow:acme:a:revoked", "burrow:a:revoked", "burrow:acme:b:revoked-expiring", "burrow:b:revoked-expiring"}; !slices.Equal(got, want) {
 		t.Errorf("revokedKeyIDs = %q, want %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *Metrics // nil: no metrics
 	Now     func() time.Time
+	// Org is the org's name: a target NAME is also NAME.<org> (what a
+	// front door passes on of NAME.<org>.burrow).
+	Org string
 	// EventGrace is how long after a session closes its agent may still
 	// report events for it (the exit status can arrive just after the
 	// stream ends). Default 30s.
@@ -101,6 +105,7 @@ func (d *Dialer) Close() error { return d.audit.Close() }
 // "upgrade", ...). Errors are *apitype.Error with a message for the user.
 func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int, door string) (net.Conn, error) {
 	start := d.opts.Now()
+	target = d.resolve(target)
 	s := store.Session{ID: auth.NewID(), Subject: p.Subject, TokenID: p.TokenID, Target: target, Port: port, FrontDoor: door, StartedAt: start}
 	d.audit.start(s)
 	route, err := d.authorize(ctx, p, target, port)
@@ -128,6 +133,19 @@ func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int,
 		return buffersConn{c}, nil
 	}
 	return c, nil
+}
+
+// resolve maps NAME.<org> to NAME, unless a target is online by the
+// whole name.
+func (d *Dialer) resolve(target string) string {
+	short, ok := strings.CutSuffix(target, "."+d.opts.Org)
+	if !ok || d.opts.Org == "" || short == "" {
+		return target
+	}
+	if _, online := d.opts.Backend.Route(target); online {
+		return target
+	}
+	return short
 }
 
 func (d *Dialer) track(c *Conn) {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/sshcert"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
@@ -26,10 +26,6 @@ const (
 	extUserKey     = "burrow-user-key-id"  // a registered key's id (store.UserKey)
 	extValidBefore = "burrow-valid-before" // unix seconds; "" for never
 )
-
-// keyIDPrefix starts the key id of a burrow user certificate:
-// "burrow:<subject>:<token id>".
-const keyIDPrefix = "burrow:"
 
 // login is who a connection serves.
 type login struct {
@@ -137,10 +133,12 @@ func (s *Server) checkValidity(cert *ssh.Certificate) error {
 
 // tokenOf returns the usable token a certificate's key id names.
 func (s *Server) tokenOf(ctx context.Context, keyID string) (store.Token, error) {
-	rest, ok := strings.CutPrefix(keyID, keyIDPrefix)
-	subject, tokenID, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || subject == "" || tokenID == "" {
-		return store.Token{}, fmt.Errorf("the certificate's key id %q is not a burrow one (burrow:<subject>:<token id>)", keyID)
+	org, subject, tokenID, ok := sshca.ParseUserKeyID(keyID)
+	if !ok {
+		return store.Token{}, fmt.Errorf("the certificate's key id %q is not a burrow one (burrow:<org>:<subject>:<token id>); get a new one", keyID)
+	}
+	if org != s.opts.Org {
+		return store.Token{}, fmt.Errorf("the certificate is for org %q, and this gateway serves org %q; get one from this org's controller", org, s.opts.Org)
 	}
 	t, err := s.usableToken(ctx, tokenID, "the certificate's")
 	if err != nil {

@@ -135,7 +135,7 @@ func (c *conn) info() string {
 		fmt.Fprintf(&b, "%v\n", err)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "burrow gateway: you are %s (token %s, %s)\n", p.Subject, p.TokenID, c.login.credential())
+	fmt.Fprintf(&b, "burrow gateway: you are %s in org %s (token %s, %s)\n", p.Subject, c.s.opts.Org, p.TokenID, c.login.credential())
 	fmt.Fprintf(&b, "SSH logins: %s\n", strings.Join(p.Logins, ", "))
 	b.WriteString(c.targetsText(ctx))
 	login := "LOGIN"

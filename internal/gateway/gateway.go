@@ -87,6 +87,9 @@ type Options struct {
 	// HostKey is the gateway's SSH host key (LoadOrCreateHostKey).
 	// Required.
 	HostKey ssh.Signer
+	// Org is the org's name: certificates must name it in their key id
+	// (sshca.UserKeyID), and a target NAME is also NAME.<org>.burrow.
+	Org string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics (NewMetrics) counts logins and refusals; nil counts nothing.

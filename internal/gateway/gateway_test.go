@@ -128,14 +128,14 @@ func newEnv(t *testing.T, adjust func(*Options)) *env {
 		t.Fatal(err)
 	}
 	be := &fakeBackend{echo: echoServer(t)}
-	d := dial.New(dial.Options{Store: st, Backend: be, Logger: discard()})
+	d := dial.New(dial.Options{Store: st, Backend: be, Logger: discard(), Org: "acme"})
 	t.Cleanup(func() { d.Close() })
 	hk, err := LoadOrCreateHostKey(t.TempDir() + "/" + HostKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{}
-	o := Options{Store: st, Dialer: d, Backend: be, UserCAKeys: ca.UserCAKeys, HostKey: hk, Logger: discard(), Now: clk.Now,
+	o := Options{Store: st, Dialer: d, Backend: be, UserCAKeys: ca.UserCAKeys, HostKey: hk, Org: "acme", Logger: discard(), Now: clk.Now,
 		Metrics: NewMetrics(prometheus.NewRegistry())}
 	if adjust != nil {
 		adjust(&o)
@@ -215,8 +215,8 @@ func (e *env) mustConnect(signers ...ssh.Signer) *ssh.Client {
 
 func TestForwardHalfClose(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
-	conn, err := c.Dial("tcp", "web-1:80")
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
+	conn, err := c.Dial("tcp", "web-1.acme.burrow:80") // NAME.<org>.burrow is NAME
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func waitSession(t *testing.T, st store.Store, ok func(store.Session) bool) {
 
 func TestForwardRefused(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	tests := []struct {
 		addr   string
 		reason ssh.RejectionReason
@@ -283,7 +283,7 @@ func TestForwardRefused(t *testing.T) {
 
 func TestRevokedAfterLogin(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	if err := e.st.RevokeToken(t.Context(), "t1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -305,11 +305,13 @@ func TestLoginRefused(t *testing.T) {
 		banner string
 	}{
 		{"unregistered plain key", func() ssh.Signer { return plainKey }, "this key is not registered; `burrow keys add` it"},
-		{"wrong CA", func() ssh.Signer { return e.certSigner(wrongCA, "burrow:alice:t1", time.Hour) }, "not signed by a CA this gateway trusts"},
-		{"revoked token", func() ssh.Signer { return e.certSigner(nil, "burrow:bob:t2", time.Hour) }, "token t2 was revoked"},
-		{"expired token", func() ssh.Signer { return e.certSigner(nil, "burrow:carol:t3", time.Hour) }, "token t3 expired"},
-		{"unknown token", func() ssh.Signer { return e.certSigner(nil, "burrow:alice:t9", time.Hour) }, "token t9 no longer exists"},
-		{"subject mismatch", func() ssh.Signer { return e.certSigner(nil, "burrow:mallory:t1", time.Hour) }, "does not match its token"},
+		{"wrong CA", func() ssh.Signer { return e.certSigner(wrongCA, "burrow:acme:alice:t1", time.Hour) }, "not signed by a CA this gateway trusts"},
+		{"revoked token", func() ssh.Signer { return e.certSigner(nil, "burrow:acme:bob:t2", time.Hour) }, "token t2 was revoked"},
+		{"expired token", func() ssh.Signer { return e.certSigner(nil, "burrow:acme:carol:t3", time.Hour) }, "token t3 expired"},
+		{"unknown token", func() ssh.Signer { return e.certSigner(nil, "burrow:acme:alice:t9", time.Hour) }, "token t9 no longer exists"},
+		{"subject mismatch", func() ssh.Signer { return e.certSigner(nil, "burrow:acme:mallory:t1", time.Hour) }, "does not match its token"},
+		{"another org", func() ssh.Signer { return e.certSigner(nil, "burrow:other:alice:t1", time.Hour) }, `the certificate is for org "other", and this gateway serves org "acme"`},
+		{"key id without the org", func() ssh.Signer { return e.certSigner(nil, "burrow:alice:t1", time.Hour) }, "is not a burrow one"},
 		{"foreign key id", func() ssh.Signer { return e.certSigner(nil, "alice", time.Hour) }, "not a burrow one"},
 	}
 	for _, tt := range tests {
@@ -338,7 +340,7 @@ func TestCertificateOutsideValidity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cert := e.certSigner(nil, "burrow:alice:t1", time.Minute)
+			cert := e.certSigner(nil, "burrow:acme:alice:t1", time.Minute)
 			e.clock.Advance(tt.shift)
 			defer e.clock.Advance(-tt.shift)
 			c, banner, err := e.connect(cert)
@@ -355,7 +357,7 @@ func TestCertificateOutsideValidity(t *testing.T) {
 
 func TestCertificateExpiresAfterLogin(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	e.clock.Advance(2 * time.Hour)
 	_, err := c.Dial("tcp", "web-1:80")
 	if err == nil || !strings.Contains(err.Error(), "certificate expired") {
@@ -367,11 +369,11 @@ func TestCertificateExpiresAfterLogin(t *testing.T) {
 // connection must be the good key's (CVE-2024-45337).
 func TestAuthenticatedKeyDecides(t *testing.T) {
 	e := newEnv(t, nil)
-	revoked := e.certSigner(nil, "burrow:bob:t2", time.Hour)
-	good := e.certSigner(nil, "burrow:alice:t1", time.Hour)
+	revoked := e.certSigner(nil, "burrow:acme:bob:t2", time.Hour)
+	good := e.certSigner(nil, "burrow:acme:alice:t1", time.Hour)
 	c := e.mustConnect(revoked, good)
 	out := sessionOutput(t, c, false)
-	if !strings.Contains(out, "you are alice (token t1") {
+	if !strings.Contains(out, "you are alice in org acme (token t1") {
 		t.Fatalf("session output %q, want alice's", out)
 	}
 }
@@ -397,10 +399,10 @@ func sessionOutput(t *testing.T, c *ssh.Client, pty bool) string {
 
 func TestSession(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	for _, pty := range []bool{false, true} {
 		out := sessionOutput(t, c, pty)
-		for _, want := range []string{"you are alice (token t1", "SSH logins: root", "web-1", "online", "db-1", "offline", "ssh -J anything@" + e.addr + " root@TARGET"} {
+		for _, want := range []string{"you are alice in org acme (token t1", "SSH logins: root", "web-1", "online", "db-1", "offline", "ssh -J anything@" + e.addr + " root@TARGET"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("pty %v: session output %q lacks %q", pty, out, want)
 			}
@@ -413,7 +415,7 @@ func TestSession(t *testing.T) {
 
 func TestKeepalive(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.mustConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	c := e.mustConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	ok, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
 	if err != nil || !ok {
 		t.Fatalf("keepalive: %v, %v", ok, err)
@@ -424,7 +426,7 @@ func TestRateLimit(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxAuthFailures = 3 })
 	_, plain, _ := ed25519.GenerateKey(rand.Reader)
 	bad, _ := ssh.NewSignerFromKey(plain)
-	good := e.certSigner(nil, "burrow:alice:t1", time.Hour)
+	good := e.certSigner(nil, "burrow:acme:alice:t1", time.Hour)
 	for i := range 3 {
 		if c, _, err := e.connect(bad); err == nil {
 			c.Close()
@@ -487,7 +489,7 @@ func TestMaxStartups(t *testing.T) {
 	silent[0].Close()
 	deadline := time.Now().Add(waitShort)
 	for {
-		good := e.certSigner(nil, "burrow:alice:t1", time.Hour)
+		good := e.certSigner(nil, "burrow:acme:alice:t1", time.Hour)
 		if cl, _, err := e.connect(good); err == nil {
 			cl.Close()
 			break

@@ -63,7 +63,7 @@ func TestLoginGraceTime(t *testing.T) {
 // keepalive is disconnected.
 func TestKeepaliveDropsSilentClient(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.KeepaliveInterval, o.KeepaliveTimeout = 20*time.Millisecond, 100*time.Millisecond })
-	sc, reqs := e.rawConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	sc, reqs := e.rawConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	defer sc.Close()
 	_ = reqs // never read: the client answers nothing
 	ended := make(chan error, 1)
@@ -79,7 +79,7 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 // connected through many keepalives.
 func TestKeepaliveKeepsAnsweringClient(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.KeepaliveInterval, o.KeepaliveTimeout = 10*time.Millisecond, waitShort })
-	sc, reqs := e.rawConnect(e.certSigner(nil, "burrow:alice:t1", time.Hour))
+	sc, reqs := e.rawConnect(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))
 	defer sc.Close()
 	const rounds = 5
 	got := make(chan struct{})

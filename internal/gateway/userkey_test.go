@@ -53,7 +53,7 @@ func TestRegisteredKey(t *testing.T) {
 	e := newEnv(t, nil)
 	key := e.registeredKey("k1", "t1")
 	c := e.mustConnect(key)
-	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice (token t1, registered key k1)") {
+	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice in org acme (token t1, registered key k1)") {
 		t.Errorf("session output %q, want alice's through key k1", out)
 	}
 	conn, err := c.Dial("tcp", "web-1:80")
@@ -98,7 +98,7 @@ func TestRegisteredKeyDecides(t *testing.T) {
 	revoked := e.registeredKey("kb", "t2")
 	good := e.registeredKey("k1", "t1")
 	c := e.mustConnect(stranger, revoked, good)
-	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice (token t1, registered key k1)") {
+	if out := sessionOutput(t, c, false); !strings.Contains(out, "you are alice in org acme (token t1, registered key k1)") {
 		t.Fatalf("session output %q, want alice's through key k1", out)
 	}
 }
@@ -109,7 +109,7 @@ func TestRegisteredKeyDecides(t *testing.T) {
 func TestOneBannerPerRefusal(t *testing.T) {
 	e := newEnv(t, nil)
 	certified := func(key ssh.Signer) ssh.Signer {
-		cert, err := e.ca.SignUser(key.PublicKey(), sshca.UserCertRequest{KeyID: "burrow:alice:t1", Principals: []string{"root"}, TTL: time.Minute})
+		cert, err := e.ca.SignUser(key.PublicKey(), sshca.UserCertRequest{KeyID: "burrow:acme:alice:t1", Principals: []string{"root"}, TTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

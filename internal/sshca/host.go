@@ -14,17 +14,20 @@ import (
 const HostCertTTL = 30 * 24 * time.Hour
 
 // HostSuffix is the domain under which every target is also known to
-// OpenSSH: NAME and NAME.burrow are both principals of its host
-// certificate.
+// OpenSSH: NAME, NAME.burrow and NAME.<org>.burrow are all principals of
+// its host certificate.
 const HostSuffix = ".burrow"
 
 // SignHost certifies an agent's host key for the names of the targets it
-// serves (each also as NAME.burrow), from ClockSkew ago for HostCertTTL.
-// The key id names the agent.
-func (a *Authority) SignHost(pub ssh.PublicKey, agentID string, names []string) (*ssh.Certificate, error) {
+// serves (each also as NAME.burrow and NAME.<org>.burrow), from ClockSkew
+// ago for HostCertTTL. The key id names the agent.
+func (a *Authority) SignHost(pub ssh.PublicKey, agentID, org string, names []string) (*ssh.Certificate, error) {
 	var principals []string
 	for _, n := range names {
 		principals = append(principals, n, n+HostSuffix)
+		if org != "" {
+			principals = append(principals, n+"."+org+HostSuffix)
+		}
 	}
 	return a.signHost(pub, "burrow-agent:"+agentID, principals)
 }

@@ -9,11 +9,6 @@ import (
 	"github.com/burrow-dev/burrow/internal/store"
 )
 
-// UserKeyID is the key id of a user certificate issued for a token:
-// "burrow:<subject>:<token id>". Agents refuse certificates by it once the
-// token is revoked.
-func UserKeyID(subject, tokenID string) string { return "burrow:" + subject + ":" + tokenID }
-
 // MaxOverlap bounds how long a retired CA key stays trusted after Rotate.
 const MaxOverlap = 30 * 24 * time.Hour
 

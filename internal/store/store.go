@@ -269,6 +269,11 @@ type Store interface {
 	// DeleteUserKey removes a key; ErrNotFound if no such ID.
 	DeleteUserKey(ctx context.Context, id string) error
 
+	// InitSetting stores value under name if name has no value yet, and
+	// returns the value name has then (the one given, or the one stored
+	// before): a deployment's fixed values, such as its org's name.
+	InitSetting(ctx context.Context, name, value string, now time.Time) (string, error)
+
 	// Ping checks the store is usable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

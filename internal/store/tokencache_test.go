@@ -256,7 +256,7 @@ func TestTokenCacheCoversStore(t *testing.T) {
 		"Policy":      true,
 		"CreateCAKey": true, "ListCAKeys": true, "RotateCAKey": true,
 		"AddUserKey": true, "ListUserKeys": true, "UserKeyByFingerprint": true, "DeleteUserKey": true,
-		"Ping": true, "Close": true,
+		"InitSetting": true, "Ping": true, "Close": true,
 	}
 	st := reflect.TypeFor[Store]()
 	for i := range st.NumMethod() {

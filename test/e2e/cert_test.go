@@ -198,7 +198,7 @@ func (s *certSuite) testKeygenL(t *testing.T) {
 	}
 	want := []string{
 		"Type: ssh-ed25519-cert-v01@openssh.com user certificate",
-		fmt.Sprintf("Key ID: \"burrow:%s:%s\"", subject, id),
+		fmt.Sprintf("Key ID: \"burrow:%s:%s:%s\"", e2eOrg, subject, id),
 		fmt.Sprintf("Valid: from %s to %s", from.UTC().Format("2006-01-02T15:04:05"), to.UTC().Format("2006-01-02T15:04:05")),
 		"\nPrincipals:\n" + lines(logins) + "Critical Options:\n",
 		"\nCritical Options:\nsource-address " + certSource + "\nExtensions:\n",

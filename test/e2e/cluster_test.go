@@ -123,10 +123,14 @@ func (c *cluster) echoVia(ns netns, addr string) error {
 
 // startController starts the controller and waits until it printed its
 // fingerprint, wrote the admin token and accepts connections from user.
+// e2eOrg is the controller's org: in key ids, and targets are also
+// NAME.<org>.burrow.
+const e2eOrg = "e2e-org"
+
 func (c *cluster) startController(t *testing.T) {
 	t.Helper()
 	c.controller = c.procs.start(t, c.topo.ctl, "controller", nil, burrowBin,
-		append([]string{"server", "--listen", net.JoinHostPort("0.0.0.0", controllerPort), "--data-dir", c.ctlDir}, c.serverArgs...)...)
+		append([]string{"server", "--listen", net.JoinHostPort("0.0.0.0", controllerPort), "--data-dir", c.ctlDir, "--org", e2eOrg}, c.serverArgs...)...)
 	ctl := c.controller
 	eventually(t, controllerReadyTimeout, "controller prints its TLS fingerprint", func() error {
 		if !ctl.running() {

@@ -171,7 +171,7 @@ func (s *gatewaySuite) testGatewayNotYetValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, subject := s.adminTokenID(t)
-	keyID := fmt.Sprintf("burrow:%s:%s", subject, id)
+	keyID := fmt.Sprintf("burrow:%s:%s:%s", e2eOrg, subject, id)
 	sign := func(name, validity string) string {
 		key := filepath.Join(dir, name)
 		keygen(t, key, "gw-"+name)
@@ -233,7 +233,7 @@ func (s *gatewaySuite) testGatewayWrongCA(t *testing.T) {
 	keygen(t, key, "gw-foreign-user")
 	id, subject := s.adminTokenID(t)
 	// Even a key id naming a live token does not help.
-	cmd := exec.Command("ssh-keygen", "-q", "-s", ca, "-I", fmt.Sprintf("burrow:%s:%s", subject, id), "-n", "root", "-V", "-5m:+1h", key+".pub")
+	cmd := exec.Command("ssh-keygen", "-q", "-s", ca, "-I", fmt.Sprintf("burrow:%s:%s:%s", e2eOrg, subject, id), "-n", "root", "-V", "-5m:+1h", key+".pub")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen -s: %v\n%s", err, b)
 	}

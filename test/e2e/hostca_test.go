@@ -14,7 +14,8 @@ var userKnownHostsLine = regexp.MustCompile(`(?m)^(\s*)UserKnownHostsFile .*$`)
 
 // testHostCA: with nothing but the line `burrow ca known-hosts` prints in
 // known_hosts, OpenSSH with StrictHostKeyChecking=yes connects to a target
-// (by its name and as NAME.burrow): the agent shows a host certificate.
+// (by its name, as NAME.burrow and as NAME.<org>.burrow): the agent shows
+// a host certificate.
 func (s *sshSuite) testHostCA(t *testing.T) {
 	r := s.burrow("", "ca", "known-hosts")
 	if r.err != nil {
@@ -36,7 +37,7 @@ func (s *sshSuite) testHostCA(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(userKnownHostsLine.ReplaceAllString(string(b), "${1}UserKnownHostsFile "+kh)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, host := range []string{targetName, targetName + ".burrow"} {
+	for _, host := range []string{targetName, targetName + ".burrow", targetName + "." + e2eOrg + ".burrow"} {
 		r := s.ssh(cfg, nil, "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-v", host, "true")
 		if r.err != nil {
 			t.Fatalf("ssh %s with only the host CA in known_hosts: %v", host, r)

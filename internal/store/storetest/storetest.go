@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CAKeyRotate", testCAKeyRotate},
 		{"CAKeyRotateRefused", testCAKeyRotateRefused},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"InitSetting", testInitSetting},
 		{"Ping", testPing},
 	}
 	for _, tt := range tests {
@@ -872,4 +873,19 @@ func writeRound(ctx context.Context, s store.Store, g, r int) error {
 
 func testPing(t *testing.T, s store.Store) {
 	must(t, "Ping", s.Ping(t.Context()))
+}
+
+func testInitSetting(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Unix(1700000000, 0)
+	for _, tt := range []struct{ name, value, want string }{
+		{"org", "acme", "acme"},
+		{"org", "other", "acme"}, // set once
+		{"another", "x", "x"},
+	} {
+		got, err := s.InitSetting(ctx, tt.name, tt.value, now)
+		if err != nil || got != tt.want {
+			t.Errorf("InitSetting(%q, %q) = %q, %v; want %q", tt.name, tt.value, got, err, tt.want)
+		}
+	}
 }
