@@ -7,8 +7,10 @@
 # Metrics: iperf3 1 and 8 streams,
 # 64-byte ping-pong RTT, new connections/s, forwarder CPU seconds per GB.
 #
-# SSH section: OpenSSH to a throwaway local sshd | OpenSSH through burrow (the
-# `burrow ssh-config` entry: ProxyCommand `burrow proxy`) | burrow ssh / cp.
+# SSH section: OpenSSH to a throwaway local sshd | OpenSSH to it through a bare
+# TLS relay along burrow's hops (a reference) | OpenSSH through
+# burrow (the `burrow ssh-config` entry: ProxyCommand `burrow proxy`) | burrow
+# ssh / cp.
 # Metrics: `ssh TARGET true` wall time, 1 GiB upload and download (scp, burrow
 # cp), keystroke echo latency on a terminal.
 #
@@ -29,7 +31,8 @@ to OUT/bench-results.md):
            port-forward);
   ssh:     OpenSSH to that sshd vs OpenSSH through burrow (burrow ssh-config)
            vs burrow ssh / burrow cp: `ssh TARGET true` time, 1 GiB scp up
-           and down, keystroke echo latency;
+           and down, keystroke echo latency; next to OpenSSH to that sshd
+           through a bare TLS relay along burrow's hops (a reference);
   gateway: OpenSSH to that sshd vs `ssh -J` / `scp -J` through burrow's SSH
            gateway on the main port and on the plain --ssh-listen port:
            `ssh TARGET true` time, 1 GiB scp up and down, and the one-port
@@ -557,7 +560,9 @@ forward_section() {
 #                   proxy -> controller -> agent's built-in SSH server
 #   burrow-cli      burrow ssh / burrow cp -> controller -> agent
 SD="$RES/ssh"
-SSH_COLS=(direct openssh-burrow burrow-cli)
+SSH_COLS=(direct floor-tls openssh-burrow burrow-cli)
+# The OpenSSH columns (`ssh -F FILE HOST`), in the order they take turns.
+OSSH_COLS=(direct floor-tls openssh-burrow)
 ECHO_CMD='stty raw -echo; echo READY; exec cat'
 
 # Client command prefixes per column, and the host to name; set in ssh_section.
@@ -651,6 +656,7 @@ xfer() {
 ssh_setup() {
 	local c
 	ssh_col direct "OpenSSH → local sshd"
+	ssh_col floor-tls "OpenSSH via a bare TLS relay (reference)"
 	ssh_col openssh-burrow "OpenSSH via burrow (ssh-config)"
 	ssh_col burrow-cli "burrow ssh / burrow cp"
 	if ! ensure_sshd; then
@@ -661,6 +667,7 @@ ssh_setup() {
 	SSH_CFG[direct]="$WORK/ssh_config_direct"
 	SSH_HOST[direct]=direct
 	ssh_status direct ok
+	start_ssh_floor
 	if ! start_burrow_dev ssh; then
 		ssh_status openssh-burrow "$BURROW_ERR"
 		ssh_status burrow-cli "$BURROW_ERR"
@@ -675,6 +682,41 @@ ssh_setup() {
 	SSH_CFG[openssh-burrow]="$WORK/ssh_config_burrow"
 	SSH_HOST[openssh-burrow]=$TARGET
 	ssh_status openssh-burrow ok
+}
+
+# start_ssh_floor: the floor-tls column, OpenSSH to the throwaway sshd
+# through a bare relay along burrow's hops (burrow-bench relay: one process
+# for `burrow proxy`, one for burrow dev's controller and agent hops, TLS on
+# both), preferring the cipher burrow's ssh-config asks for. It relays what
+# burrow's path relays and does nothing else, but the sshd behind it is one
+# more process than burrow's path has (whose SSH server is in burrow dev),
+# so it is a reference, not a floor.
+FLOOR_PIDS=()
+start_ssh_floor() {
+	local a b c p
+	read -r a b c < <(freeport 3)
+	start relay-ssh-dev "$BB" relay -hop "tls://127.0.0.1:$b=tls://127.0.0.1:$c" -hop "tls://127.0.0.1:$c=tcp://127.0.0.1:$SSH_PORT"
+	FLOOR_PIDS+=("$LAST_PID")
+	start relay-ssh-cli "$BB" relay -hop "tcp://127.0.0.1:$a=tls://127.0.0.1:$b"
+	FLOOR_PIDS+=("$LAST_PID")
+	for p in "${FLOOR_PIDS[0]}:$b" "${FLOOR_PIDS[0]}:$c" "${FLOOR_PIDS[1]}:$a"; do
+		if ! wait_listen "${p%%:*}" "${p#*:}" 15; then
+			ssh_status floor-tls "failed: burrow-bench relay did not listen on 127.0.0.1:${p#*:}: $(cat "$WORK/relay-ssh-dev.log" "$WORK/relay-ssh-cli.log" | tr '\n' ' ' | head -c 300)"
+			return 0
+		fi
+	done
+	sed -e 's/^Host direct$/Host floor/' -e "s/^    Port .*/    Port $a/" "$WORK/ssh_config_direct" >"$WORK/ssh_config_floor"
+	echo "    Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com" >>"$WORK/ssh_config_floor"
+	echo "[127.0.0.1]:$a $(cut -d' ' -f1,2 "$WORK/host_key.pub")" >>"$WORK/known_hosts_direct"
+	SSH_CFG[floor-tls]="$WORK/ssh_config_floor"
+	SSH_HOST[floor-tls]=floor
+	ssh_status floor-tls ok
+}
+
+stop_ssh_floor() {
+	local p
+	for p in "${FLOOR_PIDS[@]}"; do stop_tree "$p"; done
+	FLOOR_PIDS=()
 }
 
 # ssh_ok COL: whether COL can be measured.
@@ -698,19 +740,19 @@ make_xfer_file() {
 # xfer_round ROUND: every transfer once.
 xfer_round() {
 	local r=$1 x=$XFER_DIR c
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		ssh_ok "$c" || continue
 		ocmd "$c" scp
 		xfer "$c" up "$r" "$x/up.bin" "${OCMD[@]}" "$XFER_SRC" "${SSH_HOST[$c]}:$x/up.bin"
 	done
 	if ssh_ok burrow-cli; then xfer burrow-cli up "$r" "$x/up.bin" "$BURROW_BIN" cp -q "$XFER_SRC" "$TARGET:$x/up.bin"; fi
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		ssh_ok "$c" || continue
 		ocmd "$c" scp
 		xfer "$c" down "$r" "$x/down.bin" "${OCMD[@]}" "${SSH_HOST[$c]}:$XFER_SRC" "$x/down.bin"
 	done
 	if ssh_ok burrow-cli; then xfer burrow-cli down "$r" "$x/down.bin" "$BURROW_BIN" cp -q "$TARGET:$XFER_SRC" "$x/down.bin"; fi
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		ssh_ok "$c" || continue
 		ocmd "$c" scp
 		xfer "$c" up-aes "$r" "$x/up.bin" "${OCMD[@]}" -c aes128-gcm@openssh.com "$XFER_SRC" "${SSH_HOST[$c]}:$x/up.bin"
@@ -721,14 +763,14 @@ ssh_section() {
 	local c
 	mkdir -p "$SD"
 	ssh_setup || return 0
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		if ssh_ok "$c"; then probe_cipher "$c"; fi
 	done
 
 	# (a) ssh TARGET true; also with the key exchange burrow's server
 	# negotiates (curve25519-sha256; OpenSSH 9's default sntrup761x25519-sha512
 	# costs the client tens of ms of CPU).
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		ssh_ok "$c" || continue
 		ocmd "$c" ssh
 		queue "$c/true" "${OCMD[@]}" "${SSH_HOST[$c]}" true
@@ -755,7 +797,7 @@ ssh_section() {
 	fi
 
 	# (c) keystroke echo
-	for c in direct openssh-burrow; do
+	for c in "${OSSH_COLS[@]}"; do
 		ssh_ok "$c" || continue
 		ocmd "$c" ssh
 		queue "$c/echo" "${OCMD[@]}" -tt "${SSH_HOST[$c]}" "$ECHO_CMD"
@@ -764,7 +806,9 @@ ssh_section() {
 	measure_queued echo 900 echolat -n "$ECHO_N" -gap "${ECHO_GAP}ms" -timeout 60s
 
 	[[ -z ${DEV_PID:-} ]] || stop_tree "$DEV_PID"
+	stop_ssh_floor
 	{
+		echo "reference: OpenSSH through \`burrow-bench relay\` along burrow's hops (a process for \`burrow proxy\`, one for burrow dev; TLS on both hops) to the throwaway sshd, asking for aes128-gcm first as burrow's ssh-config does. It relays what burrow's path relays, with no protocol of its own, but the sshd behind it is one process more than burrow's path has, so it is no floor; not scored"
 		echo "target: \`burrow dev --name $DEV_TARGET\` (the agent's built-in SSH server) and a throwaway sshd (internal-sftp) on 127.0.0.1:$SSH_PORT; both log in as $SSH_USER"
 		echo "\`ssh TARGET true\`: $SSH_RUNS runs per column after 2 warm-up runs; the columns take turns"
 		echo "transfer size: $XFER_HUMAN"

@@ -23,8 +23,12 @@ import (
 //	                           round N; the best round is shown
 //	DIR/ssh/<col>/echo.json    echolat
 //
-// The first column is the baseline the others are divided by.
-var sshColumns = []string{"direct", "openssh-burrow", "burrow-cli"}
+// The first column is the baseline the others are divided by. floor-tls is
+// OpenSSH through a bare TLS relay along burrow's hops to the same sshd: a
+// reference, not held to the goals (and no floor: the sshd is one process
+// more than burrow's path has), that the OpenSSH-via-burrow column is also
+// divided by.
+var sshColumns = []string{"direct", floorTLS, "openssh-burrow", "burrow-cli"}
 
 type sshCol struct {
 	id, label, status, cipher string
@@ -164,7 +168,12 @@ func writeSSHReport(b *strings.Builder, dir string) {
 	}
 	var cols []*sshCol
 	for _, id := range sshColumns {
-		cols = append(cols, loadSSHCol(sd, id))
+		c := loadSSHCol(sd, id)
+		if c.status == "not run" && id == floorTLS {
+			continue // a results directory from before the floor column
+		}
+		c.reference = id == floorTLS
+		cols = append(cols, c)
 	}
 	meta, _ := os.ReadFile(filepath.Join(sd, "meta.txt"))
 	size := "1 GiB"
@@ -184,6 +193,7 @@ func writeSSHReport(b *strings.Builder, dir string) {
 	writeMetricTable(b, cols, ms)
 	writeCipherRow(b, "cipher, key exchange", cols)
 	writeSSHRatios(b, cols, ms)
+	writeFloorRatios(b, cols, ms)
 	writeSSHNotes(b, sd, cols)
 }
 
@@ -233,6 +243,32 @@ func writeSSHRatios(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
 		default:
 			fmt.Fprintf(b, " ≥ %.1f× |\n", m.goal)
 		}
+	}
+}
+
+// writeFloorRatios divides the OpenSSH-via-burrow column by the bare relay
+// reference, for the transfers.
+func writeFloorRatios(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
+	var floor, subject *sshCol
+	for _, c := range cols {
+		switch c.id {
+		case floorTLS:
+			floor = c
+		case "openssh-burrow":
+			subject = c
+		}
+	}
+	if floor == nil || subject == nil || floor.status != "ok" || subject.status != "ok" {
+		return
+	}
+	fmt.Fprintf(b, "\n### %s ÷ %s\n\n| ratio | value |\n|---|---:|\n", subject.label, floor.label)
+	for _, m := range ms {
+		if m.goal == 0 || m.lower { // the throughput rows
+			continue
+		}
+		v, ok := m.val(subject)
+		fv, fok := m.val(floor)
+		fmt.Fprintf(b, "| %s | %s |\n", m.name, ratio(v, fv, ok && fok, ok && fok))
 	}
 }
 
