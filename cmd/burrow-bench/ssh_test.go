@@ -118,3 +118,37 @@ func TestSSHReport(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHReportReference: the bare-relay column gets ratios to the
+// baseline without goal marks, and burrow's transfers are divided by it.
+func TestSSHReportReference(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		p := filepath.Join(dir, "ssh", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("meta.txt", "transfer size: 64 MiB\n")
+	for id, up := range map[string]string{"direct": "500", floorTLS: "250", "openssh-burrow": "200"} {
+		write(id+"/status", "ok\n")
+		write(id+"/label", id+"\n")
+		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
+	}
+	var b strings.Builder
+	writeSSHReport(&b, dir)
+	out := b.String()
+	for _, want := range []string{
+		"| upload 64 MiB, default cipher (MB/s) | 500 | 250 | 200 | n/a |",
+		"| upload 64 MiB, default cipher (MB/s) | 0.50× | 0.40× ✗ | n/a | ≥ 0.8× |",
+		"### openssh-burrow ÷ floor-tls",
+		"| upload 64 MiB, default cipher (MB/s) | 0.80× |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
