@@ -123,10 +123,11 @@ func (id identity) renew(ctx context.Context, c *client.Client, minLeft time.Dur
 // writeKnownHosts records the host CA, an @cert-authority line that
 // vouches for every target with the built-in SSH server (and the gateway)
 // through its host certificate, and after it the host keys agents
-// registered, under NAME and NAME.burrow. OpenSSH checks a certificate
-// against the CA first; the plain keys are its fallback when the CA in
-// this file is not the one that signed (right after `burrow ca rotate
-// --host`, until the next renewal rewrites the file).
+// registered, under NAME, NAME.burrow and NAME.<org>.burrow. OpenSSH
+// checks a certificate against the CA first; the plain keys are its
+// fallback when the CA in this file is not the one that signed (right
+// after `burrow ca rotate --host`, until the next renewal rewrites the
+// file).
 func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by burrow: the controller's host CA, then the host keys agents registered\n")
@@ -137,7 +138,11 @@ func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error 
 		if t.SSH != "builtin" || t.HostKey == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "%s,%s.burrow %s\n", t.Name, t.Name, t.HostKey)
+		names := t.Name + "," + t.Name + ".burrow"
+		if ca.Org != "" {
+			names += "," + t.Name + "." + ca.Org + ".burrow"
+		}
+		fmt.Fprintf(&b, "%s %s\n", names, t.HostKey)
 	}
 	if err := os.MkdirAll(id.dir, 0o700); err != nil {
 		return err

@@ -355,7 +355,7 @@ func (c *Controller) wire() {
 	agents := prometheus.NewGauge(prometheus.GaugeOpts{Name: "burrow_agents_connected", Help: "Agents with a live Watch stream."})
 	reg.MustRegister(agents)
 	c.tunnels = tunnel.NewServer(tunnel.ServerOptions{
-		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now,
+		Store: c.st, Logger: c.log, PingInterval: c.opts.PingInterval, Now: c.opts.Now, Org: c.org,
 		OnPresence:    func(n int) { agents.Set(float64(n)) },
 		UserCATrust:   c.ca.UserCATrust,
 		RevokedKeyIDs: c.revokedKeyIDs,

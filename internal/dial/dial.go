@@ -62,7 +62,7 @@ type Options struct {
 	Metrics *Metrics // nil: no metrics
 	Now     func() time.Time
 	// Org is the org's name: a target NAME is also NAME.<org> (what a
-	// front door passes on of NAME.<org>.burrow).
+	// front door passes on of NAME.<org>.burrow); "" for none.
 	Org string
 	// EventGrace is how long after a session closes its agent may still
 	// report events for it (the exit status can arrive just after the
@@ -135,17 +135,13 @@ func (d *Dialer) Dial(ctx context.Context, p Principal, target string, port int,
 	return c, nil
 }
 
-// resolve maps NAME.<org> to NAME, unless a target is online by the
-// whole name.
+// resolve maps NAME.<org> to NAME. No target has a name of that form
+// (the controller refuses them), so it is never ambiguous.
 func (d *Dialer) resolve(target string) string {
-	short, ok := strings.CutSuffix(target, "."+d.opts.Org)
-	if !ok || d.opts.Org == "" || short == "" {
-		return target
+	if short, ok := strings.CutSuffix(target, "."+d.opts.Org); ok && d.opts.Org != "" && short != "" {
+		return short
 	}
-	if _, online := d.opts.Backend.Route(target); online {
-		return target
-	}
-	return short
+	return target
 }
 
 func (d *Dialer) track(c *Conn) {

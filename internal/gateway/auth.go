@@ -134,6 +134,10 @@ func (s *Server) checkValidity(cert *ssh.Certificate) error {
 // tokenOf returns the usable token a certificate's key id names.
 func (s *Server) tokenOf(ctx context.Context, keyID string) (store.Token, error) {
 	org, subject, tokenID, ok := sshca.ParseUserKeyID(keyID)
+	if !ok { // or from before key ids named the org
+		org = s.opts.Org
+		subject, tokenID, ok = sshca.ParseLegacyUserKeyID(keyID)
+	}
 	if !ok {
 		return store.Token{}, fmt.Errorf("the certificate's key id %q is not a burrow one (burrow:<org>:<subject>:<token id>); get a new one", keyID)
 	}

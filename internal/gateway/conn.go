@@ -76,12 +76,12 @@ func (s *Server) handle(c net.Conn) {
 // logins why it cannot log in, and until when: it runs the handshake, as
 // a banner is the only way to show a message in OpenSSH, and refuses every
 // key without looking at it or counting another failure. The handshake is
-// bounded as any other login is, by the startups and the grace time.
+// bounded as any other login is, by the startups and the grace time, and
+// only the first few connections of a block get one.
 func (s *Server) refuseBlocked(c net.Conn, until time.Time) {
 	remote := hostOf(c.RemoteAddr())
 	if !s.startups.begin(remote) {
-		s.opts.Metrics.refuse(refusedStartups)
-		return
+		return // counted as rate limited already
 	}
 	defer s.startups.end(remote)
 	c.SetDeadline(time.Now().Add(s.opts.LoginGraceTime))
@@ -110,23 +110,24 @@ func (s *Server) authFailed(ip string, addr net.Addr, ae *ssh.ServerAuthError) {
 // config is the SSH server configuration of one connection.
 func (s *Server) config() *ssh.ServerConfig {
 	// OpenSSH offers the plain key after its certificate is refused. The
-	// certificate's refusal said why; unless that key is registered on
-	// its own, a second banner ("this key is not registered") would only
-	// confuse, so it is refused without one. The callbacks of one
-	// handshake run one at a time.
-	var certRefused bool
+	// certificate's refusal said why; a second banner ("this key is not
+	// registered") would only confuse, so that key, if it is not
+	// registered, is refused without one. Any other refusal of it (a
+	// registered key whose token was revoked) still shows. The callbacks
+	// of one handshake run one at a time.
+	refusedCertKeys := map[string]bool{}
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			_, isCert := key.(*ssh.Certificate)
 			perms, err := s.checkKey(meta, key)
-			var be *ssh.BannerError
-			switch {
-			case isCert && err != nil:
-				certRefused = true
-			case !isCert && certRefused && errors.As(err, &be):
+			if err == nil {
+				return perms, nil
+			}
+			if cert, isCert := key.(*ssh.Certificate); isCert {
+				refusedCertKeys[string(cert.Key.Marshal())] = true
+			} else if be := (*ssh.BannerError)(nil); errors.As(err, &be) && errors.Is(err, errUnregisteredKey) && refusedCertKeys[string(key.Marshal())] {
 				err = be.Err
 			}
-			return perms, err
+			return nil, err
 		},
 		ServerVersion: serverVersion,
 	}

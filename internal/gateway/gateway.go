@@ -12,7 +12,7 @@
 // targets and how to connect, then exits 0.
 //
 // Users authenticate with a burrow user certificate (key id
-// "burrow:<subject>:<token id>") signed by a user CA the controller
+// "burrow:<org>:<subject>:<token id>") signed by a user CA the controller
 // trusts now, valid now, whose token is neither revoked nor expired. The
 // user name given to the gateway is informational. Plain public keys
 // registered with `burrow keys add` log in as the token that registered
@@ -89,6 +89,7 @@ type Options struct {
 	HostKey ssh.Signer
 	// Org is the org's name: certificates must name it in their key id
 	// (sshca.UserKeyID), and a target NAME is also NAME.<org>.burrow.
+	// Required.
 	Org string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -160,8 +161,8 @@ func (l Limits) Validate() error {
 }
 
 func (o *Options) defaults() error {
-	if o.Store == nil || o.Dialer == nil || o.UserCAKeys == nil || o.HostKey == nil {
-		return errors.New("gateway: Store, Dialer, UserCAKeys and HostKey are required")
+	if o.Store == nil || o.Dialer == nil || o.UserCAKeys == nil || o.HostKey == nil || o.Org == "" {
+		return errors.New("gateway: Store, Dialer, UserCAKeys, HostKey and Org are required")
 	}
 	if err := o.Limits.Validate(); err != nil {
 		return err
@@ -259,9 +260,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			continue
 		}
-		if until, blocked := s.limiter.blockedUntil(hostOf(c.RemoteAddr())); blocked {
+		if until, tell, blocked := s.limiter.refusal(hostOf(c.RemoteAddr())); blocked {
 			s.opts.Metrics.refuse(refusedRateLimited)
-			s.log.Debug("ssh gateway: refusing a connection from a rate-limited address", "remote", c.RemoteAddr().String())
+			s.log.Debug("ssh gateway: refusing a connection from a rate-limited address", "remote", c.RemoteAddr().String(), "told", tell)
+			if !tell {
+				s.conns.Done(c)
+				c.Close()
+				continue
+			}
 			go func() {
 				defer s.conns.Done(c)
 				defer c.Close()

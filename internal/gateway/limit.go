@@ -22,7 +22,13 @@ type bucket struct {
 	tokens  float64
 	last    time.Time // when tokens was last brought up to date
 	blocked time.Time // refused until then
+	told    int       // connections told so during this block
 }
+
+// tellBlocked is how many connections from a blocked address are told why
+// in each block (a handshake costs the gateway CPU); later ones are closed
+// at once.
+const tellBlocked = 3
 
 // maxTracked bounds the addresses remembered; beyond it, full buckets
 // are forgotten.
@@ -34,19 +40,23 @@ func newLimiter(max int, window, block time.Duration, now func() time.Time) *lim
 
 // allowed reports whether ip may log in now.
 func (l *limiter) allowed(ip string) bool {
-	_, blocked := l.blockedUntil(ip)
-	return !blocked
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.m[ip]
+	return b == nil || !l.now().Before(b.blocked)
 }
 
-// blockedUntil reports whether ip is refused now, and until when.
-func (l *limiter) blockedUntil(ip string) (time.Time, bool) {
+// refusal reports whether ip is refused now, until when, and whether this
+// connection is to be told so (the first tellBlocked of the block).
+func (l *limiter) refusal(ip string) (until time.Time, tell, blocked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.m[ip]
 	if b == nil || !l.now().Before(b.blocked) {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
-	return b.blocked, true
+	b.told++
+	return b.blocked, b.told <= tellBlocked, true
 }
 
 // failed records a failed login from ip. It reports whether that blocked
@@ -67,6 +77,7 @@ func (l *limiter) failed(ip string) bool {
 		return false
 	}
 	b.blocked = now.Add(l.block)
+	b.told = 0
 	b.tokens = l.max // a fresh start once the block ends
 	b.last = b.blocked
 	return true

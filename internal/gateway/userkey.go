@@ -13,6 +13,13 @@ import (
 // unregisteredKey is the refusal of a plain key nobody registered.
 const unregisteredKey = "burrow: this key is not registered; `burrow keys add` it, or use a burrow certificate (`burrow cert issue`)"
 
+// errUnregisteredKey is that refusal, as the error a BannerError wraps.
+var errUnregisteredKey = errors.New(unregisteredKey)
+
+func refuseUnregistered() error {
+	return &ssh.BannerError{Err: errUnregisteredKey, Message: unregisteredKey + "\r\n"}
+}
+
 // checkPlainKey accepts a plain key registered with `burrow keys add` as a
 // login with the token that registered it, while that token is usable.
 // Like certificates, only key itself decides (CVE-2024-45337): the
@@ -21,12 +28,12 @@ func (s *Server) checkPlainKey(ctx context.Context, key ssh.PublicKey) (*ssh.Per
 	k, err := s.opts.Store.UserKeyByFingerprint(ctx, ssh.FingerprintSHA256(key))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, refuse(unregisteredKey)
+		return nil, refuseUnregistered()
 	case err != nil:
 		return nil, refuse("burrow: cannot check the key now: " + err.Error())
 	}
 	if !sameKey(k.PublicKey, key) { // a fingerprint is a hash: compare the key too
-		return nil, refuse(unregisteredKey)
+		return nil, refuseUnregistered()
 	}
 	tok, err := s.usableToken(ctx, k.TokenID, "the key's")
 	if err != nil {

@@ -139,4 +139,18 @@ func TestOneBannerPerRefusal(t *testing.T) {
 		t.Errorf("session output %q, want the registered key's login", out)
 	}
 	e.refused(stranger, unregisteredKey) // a plain key alone still hears what to do
+
+	// Other refusals of the certificate's own key still show, and so does
+	// that of another key.
+	revoked := e.registeredKey("k2", "t2")
+	revokedCert := certified(revoked)
+	e.clock.Advance(2 * time.Minute)
+	if _, banner, err := e.connect(revokedCert, revoked); err == nil || !strings.Contains(banner, "the key's token t2 was revoked") {
+		t.Errorf("expired certificate of a registered key whose token was revoked: banner %q, err %v; want the revocation said", banner, err)
+	}
+	_, priv2, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewSignerFromKey(priv2)
+	if _, banner, err := e.connect(certified(stranger), other); err == nil || !strings.Contains(banner, unregisteredKey) {
+		t.Errorf("a refused certificate, then another unregistered key: banner %q, err %v; want that key's refusal", banner, err)
+	}
 }

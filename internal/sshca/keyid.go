@@ -37,6 +37,18 @@ func ParseUserKeyID(id string) (org, subject, tokenID string, ok bool) {
 	return org, subject, tokenID, true
 }
 
+// ParseLegacyUserKeyID splits "burrow:<subject>:<token id>", the key id
+// of certificates issued before key ids named the org; they are valid for
+// 12 hours at most, so this form can go a release after the org came.
+func ParseLegacyUserKeyID(id string) (subject, tokenID string, ok bool) {
+	rest, ok := strings.CutPrefix(id, keyIDPrefix)
+	i := strings.LastIndexByte(rest, ':')
+	if !ok || i <= 0 || i == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
 // RevokedKeyIDs are the key ids to refuse once a token is revoked:
 // UserKeyID's, and "burrow:<subject>:<token id>", the form from before
 // key ids named the org, which certificates issued then carry until they

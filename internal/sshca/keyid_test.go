@@ -30,6 +30,23 @@ func TestParseUserKeyID(t *testing.T) {
 	}
 }
 
+func TestParseLegacyUserKeyID(t *testing.T) {
+	for id, want := range map[string][2]string{
+		"burrow:alice:t1":      {"alice", "t1"},
+		"burrow:ci:bot:t1":     {"ci:bot", "t1"},
+		"burrow:acme:alice:t1": {"acme:alice", "t1"}, // the new form is tried first
+		"burrow::t1":           {},
+		"burrow:alice:":        {},
+		"burrow:alice":         {},
+		"alice:t1":             {},
+	} {
+		subject, tokenID, ok := ParseLegacyUserKeyID(id)
+		if subject != want[0] || tokenID != want[1] || ok != (want[0] != "") {
+			t.Errorf("ParseLegacyUserKeyID(%q) = %q, %q, %v; want %q", id, subject, tokenID, ok, want)
+		}
+	}
+}
+
 // FuzzParseUserKeyID: what UserKeyID makes parses back; anything parses
 // without a panic into fields that make the same id.
 func FuzzParseUserKeyID(f *testing.F) {
@@ -38,6 +55,9 @@ func FuzzParseUserKeyID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, org, subject, tokenID, id string) {
 		if o, s, tk, ok := ParseUserKeyID(id); ok && UserKeyID(o, s, tk) != id {
 			t.Errorf("ParseUserKeyID(%q) = %q, %q, %q, which make %q", id, o, s, tk, UserKeyID(o, s, tk))
+		}
+		if s, tk, ok := ParseLegacyUserKeyID(id); ok && RevokedKeyIDs("x", s, tk)[1] != id {
+			t.Errorf("ParseLegacyUserKeyID(%q) = %q, %q, which make %q", id, s, tk, RevokedKeyIDs("x", s, tk)[1])
 		}
 		if CheckOrg(org) != nil || subject == "" || tokenID == "" || strings.Contains(tokenID, ":") {
 			return

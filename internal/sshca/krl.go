@@ -38,7 +38,7 @@ func StillRevoked(revokedAt, expiresAt *time.Time, now time.Time) bool {
 
 // MarshalKRL returns a KRL that revokes the certificates whose key id is
 // one of keyIDs, whichever CA signed them: burrow's key ids name a token
-// ("burrow:<subject>:<token id>"), and a machine's TrustedUserCAKeys may
+// ("burrow:<org>:<subject>:<token id>"), and a machine's TrustedUserCAKeys may
 // still list a retired burrow CA. version should grow with each list
 // (sshd does not check it); generated is when the list was made; comment
 // is shown by `ssh-keygen -Ql`. With no key ids the KRL revokes nothing.

@@ -51,6 +51,9 @@ type ServerOptions struct {
 	// SSH servers must refuse although they are valid (revoked tokens); it
 	// goes with UserCATrust.
 	RevokedKeyIDs func() []string
+	// Org is the org's name: NAME.<org> (and NAME.burrow) name the target
+	// NAME, so no target may have such a name of its own.
+	Org string
 	// SignHostKey, if set, certifies an agent's SSH host key (authorized
 	// keys format) for target names; the certificate goes in its Welcome.
 	SignHostKey func(agentID, hostKey string, names []string) (string, error)

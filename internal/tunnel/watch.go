@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -133,6 +134,11 @@ func (s *Server) register(ac *agentConn) *tunnelpb.Welcome {
 func (s *Server) refuseLocked(ac *agentConn, t *tunnelpb.Target) string {
 	if err := ValidName(t.GetName()); err != nil {
 		return err.Error()
+	}
+	for _, suffix := range []string{".burrow", "." + s.opts.Org} {
+		if suffix != "." && strings.HasSuffix(t.GetName(), suffix) {
+			return fmt.Sprintf("a target name may not end in %s: NAME%s is another name of the target NAME", suffix, suffix)
+		}
 	}
 	if _, err := auth.ParsePolicy(t.GetAllowPorts(), t.GetDenyPorts()); err != nil {
 		return err.Error()

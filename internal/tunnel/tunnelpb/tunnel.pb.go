@@ -728,7 +728,8 @@ type Trust struct {
 	// host_certificate, when set, replaces the agent's host certificate (sent
 	// after a host CA rotation; the Welcome carries the first one).
 	HostCertificate string `protobuf:"bytes,2,opt,name=host_certificate,json=hostCertificate,proto3" json:"host_certificate,omitempty"`
-	// revoked_key_ids are the key ids ("burrow:<subject>:<token id>") of
+	// revoked_key_ids are the key ids ("burrow:<org>:<subject>:<token id>",
+	// and the same without the org, the form from before key ids named it) of
 	// certificates the agent must refuse although they are signed by a
 	// trusted CA and still valid: those of tokens revoked within the longest
 	// certificate lifetime (12 h) that have not expired.
