@@ -15,7 +15,7 @@ import (
 // benchmark command's copies through burrow.
 func BenchmarkSFTPDownload(b *testing.B) {
 	e := newEnv(b, nil)
-	client, err := sftp.NewClient(e.dial(b), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	client, err := sftp.NewClient(e.dial(b), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64), sftp.MaxPacketUnchecked(MaxSFTPData))
 	if err != nil {
 		b.Fatal(err)
 	}

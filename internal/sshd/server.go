@@ -110,7 +110,7 @@ func New(o Options) (*Server, error) {
 
 // newConfig is the server configuration without host keys.
 func (s *Server) newConfig() *ssh.ServerConfig {
-	cfg := &ssh.ServerConfig{PublicKeyCallback: s.authenticate, ServerVersion: "SSH-2.0-burrow"}
+	cfg := &ssh.ServerConfig{PublicKeyCallback: s.authenticate, ServerVersion: ServerVersion}
 	cfg.Ciphers = sshcert.ServerCiphers()
 	return cfg
 }

@@ -36,14 +36,23 @@ type channelStream struct{ io.ReadWriter }
 
 func (channelStream) Close() error { return nil }
 
+// MaxSFTPData is the most data one SFTP read or write moves with this
+// server: OpenSSH's limit (256 KiB messages, less 1 KiB for headers).
+const MaxSFTPData = 255 << 10
+
+// ServerVersion is the SSH identification of the built-in server.
+const ServerVersion = "SSH-2.0-burrow"
+
 // ServeSFTP serves SFTP on rw until the client ends, starting in dir.
 // `burrow sftp-server` runs it on stdin and stdout.
 //
 // The server reuses its packet buffers (WithAllocator): a buffer goes back
 // to the allocator only after its response was written to the channel, and
 // it saves an allocation per 32 KiB read, about a fifth of a download's time.
+// It answers reads of up to MaxSFTPData bytes, as OpenSSH's sftp-server
+// does; a client asks for 32 KiB unless it knows better (`burrow cp` does).
 func ServeSFTP(rw io.ReadWriteCloser, dir string) error {
-	srv, err := sftp.NewServer(rw, sftp.WithServerWorkingDirectory(dir), sftp.WithAllocator())
+	srv, err := sftp.NewServer(rw, sftp.WithServerWorkingDirectory(dir), sftp.WithAllocator(), sftp.WithMaxTxPacket(MaxSFTPData))
 	if err != nil {
 		return err
 	}

@@ -17,16 +17,54 @@ import (
 func TestSFTP(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.dial(t)
+	if v := string(c.ServerVersion()); v != ServerVersion {
+		t.Errorf("server version %q, want %q (burrow cp tells the built-in server by it)", v, ServerVersion)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "blob")
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	// As any client, and as burrow cp: MaxSFTPData per request, many at once.
+	for _, opts := range [][]sftp.ClientOption{nil, {sftp.MaxPacketUnchecked(MaxSFTPData),
+		sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64)}} {
+		client, err := sftp.NewClient(c, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sftpRoundTrip(t, client, path, data)
+		client.Close()
+	}
 	client, err := sftp.NewClient(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "blob")
-	data := make([]byte, 3<<20+17)
-	rand.Read(data)
 
+	// Relative paths start in the login's home directory.
+	wd, err := client.Getwd()
+	if err != nil || wd != e.home {
+		t.Errorf("working directory %q, %v; want %s", wd, err, e.home)
+	}
+	entries, err := client.ReadDir(dir)
+	if err != nil || len(entries) != 1 || entries[0].Name() != "blob" {
+		t.Errorf("ReadDir: %v, %v", entries, err)
+	}
+
+	// The subsystem ends at the client's EOF with an exit status, sent
+	// before the channel closes.
+	if r := runRequest(t, c, "subsystem", "sftp"); r.exit != "status 0" {
+		t.Errorf("sftp ended with %s, want status 0", r.exit)
+	}
+	s := newSession(t, c)
+	if ok, err := s.SendRequest("subsystem", true, ssh.Marshal(execRequest{"nosuch"})); ok || err != nil {
+		t.Errorf("unknown subsystem: %v, %v; want refused", ok, err)
+	}
+}
+
+// sftpRoundTrip writes data to path through client, sets its mode, checks
+// the file, and reads it back.
+func sftpRoundTrip(t *testing.T, client *sftp.Client, path string, data []byte) {
+	t.Helper()
 	f, err := client.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +85,6 @@ func TestSFTP(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, %v", st.Mode(), err)
 	}
-
 	f, err = client.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -59,26 +96,6 @@ func TestSFTP(t *testing.T) {
 	f.Close()
 	if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Error("file read back differs from what was written")
-	}
-
-	// Relative paths start in the login's home directory.
-	wd, err := client.Getwd()
-	if err != nil || wd != e.home {
-		t.Errorf("working directory %q, %v; want %s", wd, err, e.home)
-	}
-	entries, err := client.ReadDir(dir)
-	if err != nil || len(entries) != 1 || entries[0].Name() != "blob" {
-		t.Errorf("ReadDir: %v, %v", entries, err)
-	}
-
-	// The subsystem ends at the client's EOF with an exit status, sent
-	// before the channel closes.
-	if r := runRequest(t, c, "subsystem", "sftp"); r.exit != "status 0" {
-		t.Errorf("sftp ended with %s, want status 0", r.exit)
-	}
-	s := newSession(t, c)
-	if ok, err := s.SendRequest("subsystem", true, ssh.Marshal(execRequest{"nosuch"})); ok || err != nil {
-		t.Errorf("unknown subsystem: %v, %v; want refused", ok, err)
 	}
 }
 
