@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ func parseRemote(arg string) (remotePath, bool) {
 }
 
 func newCpCmd(g *globals) *cobra.Command {
-	var recursive, quiet bool
+	var recursive, quiet, resume bool
 	var login string
 	cmd := &cobra.Command{
 		Use:   "cp [-r] SOURCE... DEST",
@@ -43,19 +44,28 @@ func newCpCmd(g *globals) *cobra.Command {
 		Long: `Copy files between this machine and a target, like scp. A remote path is
 [USER@]TARGET:PATH, relative to the login's home directory. Modes and
 modification times are kept; -r copies folders. A progress bar is shown
-when standard error is a terminal.`,
+when standard error is a terminal.
+
+With --resume, a copy that was cut off goes on where it stopped: a
+destination file shorter than its source gets only the rest, provided its
+last 64 KiB match the source's bytes there (otherwise it is copied whole),
+and one that a finished copy left (same size and modification time) is not
+copied again.`,
 		Example: `  burrow cp ./build.tgz web-1:/tmp/
   burrow cp -r web-1:/var/log/app ./logs
-  burrow cp root@web-1:/etc/hosts .`,
+  burrow cp root@web-1:/etc/hosts .
+  burrow cp --resume ./big.iso web-1:/tmp/   # again, after an interruption`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			showProgress := !quiet && isTerminal(g.stderr)
-			return runCp(cmd.Context(), g, login, args[:len(args)-1], args[len(args)-1], recursive, showProgress)
+			cp := &copier{recursive: recursive, progress: showProgress, resume: resume, stderr: g.stderr}
+			return runCp(cmd.Context(), g, cp, login, args[:len(args)-1], args[len(args)-1])
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&recursive, "recursive", "r", false, "copy folders and their contents")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.BoolVar(&resume, "resume", false, "go on with files an earlier copy left shorter; skip those it finished")
 	f.StringVarP(&login, "login", "l", "", "user to log in as (default: your local user name)")
 	return cmd
 }
@@ -70,10 +80,11 @@ type copier struct {
 	sftp      *sftp.Client
 	recursive bool
 	progress  bool
+	resume    bool
 	stderr    io.Writer
 }
 
-func runCp(ctx context.Context, g *globals, login string, srcs []string, dst string, recursive, progress bool) error {
+func runCp(ctx context.Context, g *globals, cp *copier, login string, srcs []string, dst string) error {
 	dstRemote, upload := parseRemote(dst)
 	var remote remotePath
 	if upload {
@@ -119,7 +130,7 @@ func runCp(ctx context.Context, g *globals, login string, srcs []string, dst str
 		return fmt.Errorf("sftp on %s: %w", remote.target, err)
 	}
 	defer client.Close()
-	cp := &copier{sftp: client, recursive: recursive, progress: progress, stderr: g.stderr}
+	cp.sftp = client
 	stop := context.AfterFunc(ctx, func() { client.Close() })
 	defer stop()
 	for _, s := range srcs {
@@ -201,16 +212,42 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 		return err
 	}
 	defer in.Close()
-	out, err := c.sftp.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", dst, err)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	var from int64
+	if c.resume {
+		if from, err = c.resumeAt(src, in, st, dst, c.sftp.Lstat, func() (io.ReaderAt, func() error, error) {
+			f, err := c.sftp.Open(dst)
+			if err != nil {
+				return nil, nil, err
+			}
+			return f, f.Close, nil
+		}); err != nil {
+			return err
+		}
+		if from > 0 {
+			flags &^= os.O_TRUNC
+		}
 	}
-	if _, err := out.ReadFrom(c.meter(in, st.Size(), filepath.Base(src))); err != nil {
-		out.Close()
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
+	if from < st.Size() || st.Size() == 0 {
+		out, err := c.sftp.OpenFile(dst, flags)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", dst, err)
+		}
+		if _, err := out.Seek(from, io.SeekStart); err != nil {
+			out.Close()
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if _, err := in.Seek(from, io.SeekStart); err != nil {
+			out.Close()
+			return err
+		}
+		if _, err := out.ReadFrom(c.meter(in, st.Size(), from, filepath.Base(src))); err != nil {
+			out.Close()
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
 	}
 	if err := c.sftp.Chmod(dst, st.Mode().Perm()); err != nil {
 		return fmt.Errorf("chmod %s: %w", dst, err)
@@ -276,16 +313,42 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm()|0o200)
-	if err != nil {
-		return err
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	var from int64
+	if c.resume {
+		if from, err = c.resumeAt(src, in, st, dst, os.Lstat, func() (io.ReaderAt, func() error, error) {
+			f, err := os.Open(dst)
+			if err != nil {
+				return nil, nil, err
+			}
+			return f, f.Close, nil
+		}); err != nil {
+			return err
+		}
+		if from > 0 {
+			flags &^= os.O_TRUNC
+		}
 	}
-	if _, err := in.WriteTo(c.meterWriter(out, st.Size(), path.Base(src))); err != nil {
-		out.Close()
-		return fmt.Errorf("read %s: %w", src, err)
-	}
-	if err := out.Close(); err != nil {
-		return err
+	if from < st.Size() || st.Size() == 0 {
+		out, err := os.OpenFile(dst, flags, st.Mode().Perm()|0o200)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Seek(from, io.SeekStart); err != nil {
+			out.Close()
+			return err
+		}
+		if _, err := in.Seek(from, io.SeekStart); err != nil {
+			out.Close()
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		if _, err := in.WriteTo(c.meterWriter(out, st.Size(), from, path.Base(src))); err != nil {
+			out.Close()
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
 	}
 	if err := os.Chmod(dst, st.Mode().Perm()); err != nil {
 		return err
@@ -293,19 +356,76 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 	return os.Chtimes(dst, st.ModTime(), st.ModTime())
 }
 
-// meter wraps r with a progress bar when one is wanted.
-func (c *copier) meter(r io.Reader, size int64, name string) io.Reader {
+// meter wraps r, which holds what is left of a file of size after from,
+// with a progress bar when one is wanted. Its Size is what is left, which
+// lets sftp's ReadFrom write with concurrent requests.
+func (c *copier) meter(r io.Reader, size, from int64, name string) io.Reader {
 	if !c.progress {
-		return r
+		return &sizedReader{r, size - from}
 	}
-	return &barReader{r: r, bar: c.bar(size, name), size: size}
+	bar := c.bar(size, name)
+	bar.Add64(from)
+	return &barReader{r: r, bar: bar, size: size - from}
 }
 
-func (c *copier) meterWriter(w io.Writer, size int64, name string) io.Writer {
+func (c *copier) meterWriter(w io.Writer, size, from int64, name string) io.Writer {
 	if !c.progress {
 		return w
 	}
-	return io.MultiWriter(w, c.bar(size, name))
+	bar := c.bar(size, name)
+	bar.Add64(from)
+	return io.MultiWriter(w, bar)
+}
+
+// sizedReader is a reader with the Size sftp's ReadFrom looks for.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (s *sizedReader) Size() int64 { return s.size }
+
+// resumeCheck is how much of the destination's end --resume compares
+// with the source before it appends the rest.
+const resumeCheck = 64 << 10
+
+// resumeAt says where a copy of src (st, open as in) onto dst starts with
+// --resume: st.Size() when an earlier copy finished (same size and
+// modification time: nothing to do), dst's size when dst is shorter and
+// its last resumeCheck bytes are src's bytes there, else 0 (all of it).
+// stat and open reach dst's side.
+func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string,
+	stat func(string) (fs.FileInfo, error), open func() (io.ReaderAt, func() error, error)) (int64, error) {
+	dt, err := stat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("%s: %w", dst, err)
+	case !dt.Mode().IsRegular():
+		return 0, nil
+	case dt.Size() == st.Size() && dt.ModTime().Unix() == st.ModTime().Unix():
+		return st.Size(), nil
+	case dt.Size() == 0 || dt.Size() >= st.Size():
+		return 0, nil
+	}
+	n := min(dt.Size(), resumeCheck)
+	off := dt.Size() - n
+	theirs, mine := make([]byte, n), make([]byte, n)
+	d, closeDst, err := open()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", dst, err)
+	}
+	_, derr := d.ReadAt(theirs, off)
+	closeDst()
+	if _, err := in.ReadAt(mine, off); err != nil {
+		return 0, fmt.Errorf("%s: %w", src, err)
+	}
+	if derr != nil || !bytes.Equal(theirs, mine) {
+		fmt.Fprintf(c.stderr, "burrow: %s is not the start of %s; copying it whole\n", dst, src)
+		return 0, nil
+	}
+	return dt.Size(), nil
 }
 
 // bar is progressbar's DefaultBytes, drawn on the command's standard error

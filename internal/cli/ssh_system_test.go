@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"github.com/creack/pty"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,6 +223,76 @@ func TestSSHAndCp(t *testing.T) {
 		}
 		if st, err := os.Stat(p); err == nil && st.Mode().Perm() != 0o640 {
 			t.Errorf("%s has mode %v, want 0640", p, st.Mode().Perm())
+		}
+	}
+}
+
+// TestCpResume: --resume copies only the rest of a file an earlier copy
+// left short (its first byte, made different here, stays as it was),
+// copies a file whole whose end does not match, and leaves alone one a
+// finished copy left (same size and modification time); both ways.
+func TestCpResume(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	cliEnv(t, s)
+	login := burrowtest.AdminLogins()[0]
+	dir := t.TempDir()
+	data := make([]byte, 3<<20+5)
+	rand.Read(data)
+	src := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(src, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	srcTime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(src, srcTime, srcTime); err != nil {
+		t.Fatal(err)
+	}
+	// marked is data[:n] with its first byte changed; endDiffers, with its
+	// last byte changed too.
+	marked := func(n int) []byte { b := slices.Clone(data[:n]); b[0] ^= 0xff; return b }
+	endDiffers := marked(1 << 20)
+	endDiffers[len(endDiffers)-1] ^= 0xff
+	for _, way := range []struct {
+		name string
+		args func(dst string) []string
+	}{
+		{"up", func(dst string) []string { return []string{"cp", "--resume", "-l", login, src, "web-1:" + dst} }},
+		{"down", func(dst string) []string { return []string{"cp", "--resume", "-l", login, "web-1:" + src, dst} }},
+	} {
+		for _, tt := range []struct {
+			name       string
+			dst        []byte
+			dstTime    time.Time
+			want       []byte
+			wantStderr string
+		}{
+			{"partial", marked(1 << 20), time.Now(), append(marked(1<<20), data[1<<20:]...), ""},
+			{"partial, end differs", endDiffers, time.Now(), data, "is not the start of"},
+			{"finished", marked(len(data)), srcTime, marked(len(data)), ""},
+			{"same size, other time", marked(len(data)), time.Now(), data, ""},
+			{"longer", append(slices.Clone(data), 'x'), time.Now(), data, ""},
+		} {
+			dst := filepath.Join(dir, way.name+"-"+strings.ReplaceAll(tt.name, " ", "_"))
+			if err := os.WriteFile(dst, tt.dst, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(dst, tt.dstTime, tt.dstTime); err != nil {
+				t.Fatal(err)
+			}
+			_, errOut, code := burrowCLI(t, way.args(dst)...)
+			if code != 0 {
+				t.Fatalf("%s, %s: exit %d: %s", way.name, tt.name, code, errOut)
+			}
+			got, err := os.ReadFile(dst)
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Errorf("%s, %s: %d bytes (%v), not what --resume should leave", way.name, tt.name, len(got), err)
+			}
+			if !strings.Contains(errOut, tt.wantStderr) || (tt.wantStderr == "" && errOut != "") {
+				t.Errorf("%s, %s: stderr %q, want %q", way.name, tt.name, errOut, tt.wantStderr)
+			}
+			if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o640 || !st.ModTime().Equal(srcTime) {
+				t.Errorf("%s, %s: mode and time %v, %v; want 0640 and %v", way.name, tt.name, st.Mode().Perm(), st.ModTime(), srcTime)
+			}
 		}
 	}
 }
