@@ -47,10 +47,11 @@ modification times are kept; -r copies folders. A progress bar is shown
 when standard error is a terminal.
 
 With --resume, a copy that was cut off goes on where it stopped: a
-destination file shorter than its source gets only the rest, provided its
-last 64 KiB match the source's bytes there (otherwise it is copied whole),
-and one that a finished copy left (same size and modification time) is not
-copied again.`,
+destination file shorter than its source gets only the rest, provided it
+was written after the source last changed and its last 64 KiB match the
+source's bytes there (otherwise it is copied whole), and one that a
+finished copy left (same size and modification time) is not copied
+again.`,
 		Example: `  burrow cp ./build.tgz web-1:/tmp/
   burrow cp -r web-1:/var/log/app ./logs
   burrow cp root@web-1:/etc/hosts .
@@ -233,13 +234,15 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 		if err != nil {
 			return fmt.Errorf("create %s: %w", dst, err)
 		}
-		if _, err := out.Seek(from, io.SeekStart); err != nil {
-			out.Close()
-			return fmt.Errorf("write %s: %w", dst, err)
-		}
-		if _, err := in.Seek(from, io.SeekStart); err != nil {
-			out.Close()
-			return err
+		if from > 0 { // a pipe cannot seek, nor need it
+			if _, err := out.Seek(from, io.SeekStart); err != nil {
+				out.Close()
+				return fmt.Errorf("write %s: %w", dst, err)
+			}
+			if _, err := in.Seek(from, io.SeekStart); err != nil {
+				out.Close()
+				return err
+			}
 		}
 		if _, err := out.ReadFrom(c.meter(in, st.Size(), from, filepath.Base(src))); err != nil {
 			out.Close()
@@ -334,15 +337,21 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 		if err != nil {
 			return err
 		}
-		if _, err := out.Seek(from, io.SeekStart); err != nil {
-			out.Close()
-			return err
+		if from > 0 { // a pipe cannot seek, nor need it
+			if _, err := out.Seek(from, io.SeekStart); err != nil {
+				out.Close()
+				return err
+			}
+			if _, err := in.Seek(from, io.SeekStart); err != nil {
+				out.Close()
+				return fmt.Errorf("read %s: %w", src, err)
+			}
 		}
-		if _, err := in.Seek(from, io.SeekStart); err != nil {
-			out.Close()
-			return fmt.Errorf("read %s: %w", src, err)
+		n, err := in.WriteTo(c.meterWriter(out, st.Size(), from, path.Base(src)))
+		if err == nil && st.Mode().IsRegular() && from+n != st.Size() {
+			err = fmt.Errorf("got %d bytes of %d", from+n, st.Size())
 		}
-		if _, err := in.WriteTo(c.meterWriter(out, st.Size(), from, path.Base(src))); err != nil {
+		if err != nil {
 			out.Close()
 			return fmt.Errorf("read %s: %w", src, err)
 		}
@@ -391,9 +400,11 @@ const resumeCheck = 64 << 10
 
 // resumeAt says where a copy of src (st, open as in) onto dst starts with
 // --resume: st.Size() when an earlier copy finished (same size and
-// modification time: nothing to do), dst's size when dst is shorter and
-// its last resumeCheck bytes are src's bytes there, else 0 (all of it).
-// stat and open reach dst's side.
+// modification time, which only a finished copy sets: nothing to do);
+// dst's size when dst is shorter, was written after src last changed (a
+// cut-off copy of this version of src), and its last resumeCheck bytes
+// are src's bytes there; else 0 (all of it). stat and open reach dst's
+// side.
 func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string,
 	stat func(string) (fs.FileInfo, error), open func() (io.ReaderAt, func() error, error)) (int64, error) {
 	dt, err := stat(dst)
@@ -408,20 +419,26 @@ func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string
 		return st.Size(), nil
 	case dt.Size() == 0 || dt.Size() >= st.Size():
 		return 0, nil
+	case dt.ModTime().Unix() < st.ModTime().Unix(): // SFTP times are in seconds
+		fmt.Fprintf(c.stderr, "burrow: %s changed after %s was written; copying it whole\n", src, dst)
+		return 0, nil
 	}
 	n := min(dt.Size(), resumeCheck)
 	off := dt.Size() - n
 	theirs, mine := make([]byte, n), make([]byte, n)
-	d, closeDst, err := open()
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", dst, err)
-	}
-	_, derr := d.ReadAt(theirs, off)
-	closeDst()
 	if _, err := in.ReadAt(mine, off); err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)
 	}
-	if derr != nil || !bytes.Equal(theirs, mine) {
+	d, closeDst, err := open()
+	if err == nil {
+		_, err = d.ReadAt(theirs, off)
+		closeDst()
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(c.stderr, "burrow: cannot read %s to resume (%v); copying it whole\n", dst, err)
+		return 0, nil
+	case !bytes.Equal(theirs, mine):
 		fmt.Fprintf(c.stderr, "burrow: %s is not the start of %s; copying it whole\n", dst, src)
 		return 0, nil
 	}

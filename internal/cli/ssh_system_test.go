@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,6 +272,7 @@ func TestCpResume(t *testing.T) {
 			{"finished", marked(len(data)), srcTime, marked(len(data)), ""},
 			{"same size, other time", marked(len(data)), time.Now(), data, ""},
 			{"longer", append(slices.Clone(data), 'x'), time.Now(), data, ""},
+			{"partial, source changed since", marked(1 << 20), srcTime.Add(-time.Hour), data, "changed after"},
 		} {
 			dst := filepath.Join(dir, way.name+"-"+strings.ReplaceAll(tt.name, " ", "_"))
 			if err := os.WriteFile(dst, tt.dst, 0o600); err != nil {
@@ -294,5 +296,73 @@ func TestCpResume(t *testing.T) {
 				t.Errorf("%s, %s: mode and time %v, %v; want 0640 and %v", way.name, tt.name, st.Mode().Perm(), st.ModTime(), srcTime)
 			}
 		}
+	}
+}
+
+// TestCpSmallAndPipes: --resume with a file shorter than what it checks,
+// and with an empty one; a copy from a named pipe streams (no seek).
+func TestCpSmallAndPipes(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	cliEnv(t, s)
+	login := burrowtest.AdminLogins()[0]
+	dir := t.TempDir()
+
+	small := filepath.Join(dir, "small")
+	data := make([]byte, 10_000)
+	rand.Read(data)
+	if err := os.WriteFile(small, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Shorter than resumeCheck: all of the partial copy is compared.
+	dst := filepath.Join(dir, "small-up")
+	for _, tt := range []struct {
+		flip       bool
+		wantStderr string
+	}{{false, ""}, {true, "is not the start of"}} {
+		partial := slices.Clone(data[:4000])
+		if tt.flip {
+			partial[0] ^= 0xff
+		}
+		if err := os.WriteFile(dst, partial, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := burrowCLI(t, "cp", "--resume", "-l", login, small, "web-1:"+dst)
+		if code != 0 {
+			t.Fatalf("cp --resume of a small file: %d %s", code, errOut)
+		}
+		if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) || !strings.Contains(errOut, tt.wantStderr) || (tt.wantStderr == "" && errOut != "") {
+			t.Errorf("cp --resume of a small file (first byte changed: %v): %d bytes, stderr %q", tt.flip, len(got), errOut)
+		}
+	}
+
+	empty, emptyDst := filepath.Join(dir, "empty"), filepath.Join(dir, "empty-up")
+	os.WriteFile(empty, nil, 0o644)
+	os.WriteFile(emptyDst, []byte("old"), 0o644)
+	if _, errOut, code := burrowCLI(t, "cp", "--resume", "-l", login, empty, "web-1:"+emptyDst); code != 0 {
+		t.Fatalf("cp --resume of an empty file: %d %s", code, errOut)
+	}
+	if st, err := os.Stat(emptyDst); err != nil || st.Size() != 0 {
+		t.Errorf("cp --resume of an empty file over a longer one: %v, %v", st, err)
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.Write(data)
+		f.Close()
+	}()
+	fromPipe := filepath.Join(dir, "from-pipe")
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, fifo, "web-1:"+fromPipe); code != 0 {
+		t.Fatalf("cp from a named pipe: %d %s", code, errOut)
+	}
+	if got, _ := os.ReadFile(fromPipe); !bytes.Equal(got, data) {
+		t.Errorf("cp from a named pipe: %d bytes, want %d", len(got), len(data))
 	}
 }

@@ -156,7 +156,7 @@ func TestCloseDuringHandshake(t *testing.T) {
 	served := make(chan struct{})
 	go func() { e.srv.ServeConn(context.Background(), sc); close(served) }()
 	// The server's version line shows ServeConn has started.
-	readUntil(t, cc, "SSH-2.0-burrow\r\n")
+	readUntil(t, cc, ServerVersion+"\r\n")
 	e.srv.Close()
 	waitFor(t, "ServeConn", func() error { <-served; return nil })
 }

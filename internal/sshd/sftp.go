@@ -40,8 +40,12 @@ func (channelStream) Close() error { return nil }
 // server: OpenSSH's limit (256 KiB messages, less 1 KiB for headers).
 const MaxSFTPData = 255 << 10
 
-// ServerVersion is the SSH identification of the built-in server.
-const ServerVersion = "SSH-2.0-burrow"
+// ServerVersion is the SSH identification of the built-in server. `burrow
+// cp` asks for MaxSFTPData per request only from a server that says
+// exactly this (pkg/sftp's client drops the rest of a short read), so it
+// changes whenever MaxSFTPData does: servers before it said
+// "SSH-2.0-burrow" and served 32 KiB.
+const ServerVersion = "SSH-2.0-burrow_2"
 
 // ServeSFTP serves SFTP on rw until the client ends, starting in dir.
 // `burrow sftp-server` runs it on stdin and stdout.
