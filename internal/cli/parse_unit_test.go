@@ -247,3 +247,40 @@ func FuzzParseRemote(f *testing.F) {
 		}
 	})
 }
+
+// TestKnownHostsNames: ssh-config's known_hosts names a target's host key
+// as NAME, NAME.burrow and NAME.<org>.burrow, after the host CA line, and
+// leaves out names that would read as more than a name.
+func TestKnownHostsNames(t *testing.T) {
+	id := identity{dir: t.TempDir()}
+	ca := apitype.SSHCA{Org: "acme", HostCAKeys: []string{"ssh-ed25519 AAAACA"}}
+	ts := []apitype.Target{
+		{Name: "web-1", SSH: "builtin", HostKey: "ssh-ed25519 AAAAweb"},
+		{Name: "bad,*", SSH: "builtin", HostKey: "ssh-ed25519 AAAAbad"},
+		{Name: "sys", SSH: "system", HostKey: "ssh-ed25519 AAAAsys"},
+	}
+	if err := id.writeKnownHosts(ca, ts); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(id.knownHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if !strings.Contains(got, "\nweb-1,web-1.burrow,web-1.acme.burrow ssh-ed25519 AAAAweb\n") {
+		t.Errorf("known_hosts lacks web-1's three names:\n%s", got)
+	}
+	if strings.Contains(got, "AAAAbad") || strings.Contains(got, "AAAAsys") {
+		t.Errorf("known_hosts has a key it must leave out:\n%s", got)
+	}
+	if i, j := strings.Index(got, "@cert-authority"), strings.Index(got, "AAAAweb"); i < 0 || i > j {
+		t.Errorf("the host CA line must come first:\n%s", got)
+	}
+	ca.Org = "evil *,x"
+	if err := id.writeKnownHosts(ca, ts[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(id.knownHosts()); strings.Contains(string(b), "evil") {
+		t.Errorf("an org that is no name went into known_hosts:\n%s", b)
+	}
+}

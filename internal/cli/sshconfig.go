@@ -20,6 +20,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/client"
+	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
 // The certificate OpenSSH uses through ssh-config lives an hour and is
@@ -135,11 +136,13 @@ func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error 
 		fmt.Fprintln(&b, l)
 	}
 	for _, t := range ts {
-		if t.SSH != "builtin" || t.HostKey == "" {
+		// Names from the controller go into a pattern list: nothing that
+		// would read as more than a name.
+		if t.SSH != "builtin" || t.HostKey == "" || !safeName.MatchString(t.Name) {
 			continue
 		}
 		names := t.Name + "," + t.Name + ".burrow"
-		if ca.Org != "" {
+		if sshca.CheckOrg(ca.Org) == nil {
 			names += "," + t.Name + "." + ca.Org + ".burrow"
 		}
 		fmt.Fprintf(&b, "%s %s\n", names, t.HostKey)
