@@ -213,21 +213,9 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 		return err
 	}
 	defer in.Close()
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	var from int64
-	if c.resume {
-		if from, err = c.resumeAt(src, in, st, dst, c.sftp.Lstat, func() (io.ReaderAt, func() error, error) {
-			f, err := c.sftp.Open(dst)
-			if err != nil {
-				return nil, nil, err
-			}
-			return f, f.Close, nil
-		}); err != nil {
-			return err
-		}
-		if from > 0 {
-			flags &^= os.O_TRUNC
-		}
+	from, flags, err := c.startAt(src, in, st, dst, c.remoteSide())
+	if err != nil {
+		return err
 	}
 	if from < st.Size() || st.Size() == 0 {
 		out, err := c.sftp.OpenFile(dst, flags)
@@ -316,21 +304,9 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	defer in.Close()
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	var from int64
-	if c.resume {
-		if from, err = c.resumeAt(src, in, st, dst, os.Lstat, func() (io.ReaderAt, func() error, error) {
-			f, err := os.Open(dst)
-			if err != nil {
-				return nil, nil, err
-			}
-			return f, f.Close, nil
-		}); err != nil {
-			return err
-		}
-		if from > 0 {
-			flags &^= os.O_TRUNC
-		}
+	from, flags, err := c.startAt(src, in, st, dst, localSide)
+	if err != nil {
+		return err
 	}
 	if from < st.Size() || st.Size() == 0 {
 		out, err := os.OpenFile(dst, flags, st.Mode().Perm()|0o200)
@@ -394,6 +370,38 @@ type sizedReader struct {
 
 func (s *sizedReader) Size() int64 { return s.size }
 
+// side is the file system of a copy's destination, as --resume reads it.
+type side struct {
+	stat func(string) (fs.FileInfo, error)
+	open func(string) (readAtCloser, error)
+}
+
+type readAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+var localSide = side{os.Lstat, func(p string) (readAtCloser, error) { return os.Open(p) }}
+
+func (c *copier) remoteSide() side {
+	return side{c.sftp.Lstat, func(p string) (readAtCloser, error) { return c.sftp.Open(p) }}
+}
+
+// startAt says where the copy of src (st, open as in) onto dst starts,
+// and the flags to open dst with: all of it, truncated, unless --resume
+// finds more (resumeAt).
+func (c *copier) startAt(src string, in io.ReaderAt, st fs.FileInfo, dst string, to side) (int64, int, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if !c.resume {
+		return 0, flags, nil
+	}
+	from, err := c.resumeAt(src, in, st, dst, to)
+	if from > 0 {
+		flags &^= os.O_TRUNC
+	}
+	return from, flags, err
+}
+
 // resumeCheck is how much of the destination's end --resume compares
 // with the source before it appends the rest.
 const resumeCheck = 64 << 10
@@ -403,11 +411,9 @@ const resumeCheck = 64 << 10
 // modification time, which only a finished copy sets: nothing to do);
 // dst's size when dst is shorter, was written after src last changed (a
 // cut-off copy of this version of src), and its last resumeCheck bytes
-// are src's bytes there; else 0 (all of it). stat and open reach dst's
-// side.
-func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string,
-	stat func(string) (fs.FileInfo, error), open func() (io.ReaderAt, func() error, error)) (int64, error) {
-	dt, err := stat(dst)
+// are src's bytes there; else 0 (all of it).
+func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string, to side) (int64, error) {
+	dt, err := to.stat(dst)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return 0, nil
@@ -429,10 +435,10 @@ func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string
 	if _, err := in.ReadAt(mine, off); err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)
 	}
-	d, closeDst, err := open()
+	d, err := to.open(dst)
 	if err == nil {
 		_, err = d.ReadAt(theirs, off)
-		closeDst()
+		d.Close()
 	}
 	switch {
 	case err != nil:
