@@ -350,6 +350,25 @@ func (s *sshSuite) testBurrowCp(t *testing.T) {
 		}
 	}
 
+	// --resume after a copy was cut off: both ways, only the rest is
+	// copied, and the whole file matches.
+	for _, args := range [][]string{
+		{"cp", "--resume", src, targetName + ":" + up},
+		{"cp", "--resume", targetName + ":" + src, down},
+	} {
+		dst := up
+		if args[len(args)-1] == down {
+			dst = filepath.Join(down, "cp-src.bin")
+		}
+		if err := os.Truncate(dst, cpFileSize/3); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.burrow("", args...); r.err != nil || r.stderr != "" {
+			t.Fatalf("%v", r)
+		}
+		checkFile(t, dst, sum)
+	}
+
 	tree, treeUp, treeDown := filepath.Join(s.dir, "cp-tree"), filepath.Join(s.dir, "cp-tree-up"), filepath.Join(s.dir, "cp-tree-down")
 	makeTree(t, tree, false)
 	if r := s.burrow("", "cp", "-r", tree, targetName+":"+treeUp); r.err != nil {
