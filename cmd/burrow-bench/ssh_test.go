@@ -81,15 +81,7 @@ func TestGoalMark(t *testing.T) {
 
 func TestSSHReport(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) {
-		p := filepath.Join(dir, "ssh", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := sshResultWriter(t, dir)
 	write("meta.txt", "transfer size: 64 MiB\n")
 	for _, c := range []struct{ id, true, up1, up2, echo string }{
 		{"direct", `{"n":3,"ok":3,"p50_ms":200,"p90_ms":210}`, `{"n":1,"ok":1,"mb_per_s":400}`, `{"n":1,"ok":1,"mb_per_s":500}`, `{"n":9,"p50_us":300}`},
@@ -123,15 +115,7 @@ func TestSSHReport(t *testing.T) {
 // baseline without goal marks, and burrow's transfers are divided by it.
 func TestSSHReportReference(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) {
-		p := filepath.Join(dir, "ssh", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := sshResultWriter(t, dir)
 	write("meta.txt", "transfer size: 64 MiB\n")
 	for id, up := range map[string]string{"direct": "500", floorTLS: "250", "openssh-burrow": "200"} {
 		write(id+"/status", "ok\n")
@@ -149,6 +133,21 @@ func TestSSHReportReference(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// sshResultWriter returns a function that writes a file of DIR/ssh, as
+// scripts/bench.sh does.
+func sshResultWriter(t *testing.T, dir string) func(name, s string) {
+	return func(name, s string) {
+		t.Helper()
+		p := filepath.Join(dir, "ssh", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

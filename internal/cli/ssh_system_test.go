@@ -233,11 +233,7 @@ func TestSSHAndCp(t *testing.T) {
 // copies a file whole whose end does not match, and leaves alone one a
 // finished copy left (same size and modification time); both ways.
 func TestCpResume(t *testing.T) {
-	s := burrowtest.Start(t)
-	s.StartAgent("web-1", nil)
-	cliEnv(t, s)
-	login := burrowtest.AdminLogins()[0]
-	dir := t.TempDir()
+	login, dir := cpEnv(t)
 	data := make([]byte, 3<<20+5)
 	rand.Read(data)
 	src := filepath.Join(dir, "src.bin")
@@ -302,11 +298,7 @@ func TestCpResume(t *testing.T) {
 // TestCpSmallAndPipes: --resume with a file shorter than what it checks,
 // and with an empty one; a copy from a named pipe streams (no seek).
 func TestCpSmallAndPipes(t *testing.T) {
-	s := burrowtest.Start(t)
-	s.StartAgent("web-1", nil)
-	cliEnv(t, s)
-	login := burrowtest.AdminLogins()[0]
-	dir := t.TempDir()
+	login, dir := cpEnv(t)
 
 	small := filepath.Join(dir, "small")
 	data := make([]byte, 10_000)
@@ -365,4 +357,13 @@ func TestCpSmallAndPipes(t *testing.T) {
 	if got, _ := os.ReadFile(fromPipe); !bytes.Equal(got, data) {
 		t.Errorf("cp from a named pipe: %d bytes, want %d", len(got), len(data))
 	}
+}
+
+// cpEnv starts a controller and an agent with target web-1 for the CLI,
+// and returns the login to copy as and a scratch folder.
+func cpEnv(t *testing.T) (login, dir string) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	cliEnv(t, s)
+	return burrowtest.AdminLogins()[0], t.TempDir()
 }
