@@ -50,6 +50,11 @@ Options:
                      here, without crypto (tcp) and with TLS on both hops
   --burrow BIN       burrow binary to use (default: go build ./cmd/burrow;
                      if that fails the burrow columns are reported as n/a)
+  --dev-agent MODE   how burrow dev's agent reaches its controller: tls
+                     (default: TLS on loopback, as an agent on another
+                     machine does, so burrow's hops all pay TLS as in a
+                     deployment) or in-process (what plain `burrow dev`
+                     does: no TLS on that hop)
   --quick            smaller runs everywhere (about a minute and a half);
                      options given explicitly still win
   --time SEC         iperf3 duration per test (default 5; quick 2)
@@ -94,6 +99,8 @@ while [[ $# -gt 0 ]]; do
 	--burrow) BURROW_BIN="$2"; shift 2 ;;
 	--burrow=*) BURROW_BIN="${1#*=}"; shift ;;
 	--quick) QUICK=1; shift ;;
+	--dev-agent) DEV_AGENT="$2"; shift 2 ;;
+	--dev-agent=*) DEV_AGENT="${1#*=}"; shift ;;
 	--time) DURATION="$2"; shift 2 ;;
 	--time=*) DURATION="${1#*=}"; shift ;;
 	--streams) STREAMS="$2"; shift 2 ;;
@@ -137,6 +144,9 @@ set_default ECHO_GAP 10 10
 for v in DURATION STREAMS RTT_N CONNS_N CONNS_C SSH_RUNS XFER_MIB XFER_RUNS ECHO_N ECHO_GAP; do
 	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: $v must be a positive integer, got '${!v}'" >&2; exit 2; }
 done
+case "${DEV_AGENT:=tls}" in tls | in-process) ;;
+*) echo "bench.sh: --dev-agent must be tls or in-process, got '$DEV_AGENT'" >&2; exit 2 ;;
+esac
 section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 for p in ${SECTIONS//,/ }; do
 	case "$p" in forward | ssh | gateway) ;;
@@ -361,8 +371,14 @@ start_burrow_dev() {
 	export BURROW_CONFIG="$WORK/burrow-config.yaml"
 	cport=$(freeport)
 	mkdir -p "$WORK/burrow-data-$name"
+	local agent_args=()
+	# Binaries from before in-process dev agents have no --agent-tls: their
+	# agent always used TLS.
+	if [[ $DEV_AGENT == tls ]] && "$BURROW_BIN" dev --help 2>/dev/null | grep -q -- --agent-tls; then
+		agent_args=(--agent-tls)
+	fi
 	start "burrow-dev-$name" "$BURROW_BIN" dev --log-level warn --data-dir "$WORK/burrow-data-$name" \
-		--listen "127.0.0.1:$cport" --name "$DEV_TARGET" "${DEV_EXTRA[@]}"
+		--listen "127.0.0.1:$cport" --name "$DEV_TARGET" "${agent_args[@]}" "${DEV_EXTRA[@]}"
 	DEV_PORT=$cport
 	DEV_PID=$LAST_PID
 	if ! wait_listen "$DEV_PID" "$cport" 30; then
@@ -969,7 +985,7 @@ if section gateway; then gateway_section; fi
 # ------------------------------------------------------------------ report
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ), host: $(uname -srm), CPUs: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')), loadavg at start: $LOADAVG_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "burrow: git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty'), version: $BURROW_VERSION"
+	echo "burrow: git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty'), version: $BURROW_VERSION, burrow dev's agent: $DEV_AGENT"
 	tools="$(ssh -V 2>&1 | cut -d, -f1), $(go version | cut -d' ' -f3)"
 	if section forward; then tools="$(iperf3 --version 2>&1 | head -n1 | cut -d' ' -f1-2), $tools"; fi
 	echo "tools: $tools"

@@ -477,3 +477,20 @@ func TestGatewayStreamsOutliveRestart(t *testing.T) {
 	a.WaitWelcome(t)
 	echoHalfClose(t, c.DialStream, port, 64<<10)
 }
+
+// TestInProcessAgent: an agent in the controller's process (burrow dev)
+// joins and serves sessions over Controller.DialInProcess, without TLS; its
+// sessions keep every byte and the half-close, and it rejoins after a stop.
+func TestInProcessAgent(t *testing.T) {
+	s := burrowtest.Start(t)
+	a := s.StartAgent("web-1", func(o *agent.Options) { o.Dial = s.Controller().DialInProcess })
+	port := burrowtest.Echo(t)
+	c := s.Client(s.AdminToken)
+	echoHalfClose(t, c.DialPortForward, port, 8<<20)
+	echoHalfClose(t, c.DialStream, port, 1<<20)
+
+	a.Stop()
+	a.Run(t) // reuses its saved credential
+	a.WaitWelcome(t)
+	echoHalfClose(t, c.DialPortForward, port, 1<<20)
+}

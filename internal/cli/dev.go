@@ -17,49 +17,60 @@ import (
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/controller"
+	"github.com/burrow-dev/burrow/internal/tlsutil"
 	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
 	var dir, listen, sshListen, name string
+	var agentTLS bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run controller + agent + embedded store on this machine",
 		Long: `Run a whole burrow on this machine: the controller on --listen, an agent
-for this machine connected to it over TLS, and the embedded store in
---data-dir. It writes a "dev" context with an admin token to your client
-config and selects it, then prints the commands to try. Ctrl-C stops it.`,
+for this machine, and the embedded store in --data-dir. The agent lives in
+the same process and reaches the controller in-process, without TLS
+(--agent-tls: over TLS on loopback, as an agent on another machine does).
+It writes a "dev" context with an admin token to your client config and
+selects it, then prints the commands to try. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), g, dir, listen, sshListen, name)
+			return runDev(cmd.Context(), g, devOptions{dir: dir, listen: listen, sshListen: sshListen, name: name, agentTLS: agentTLS})
 		},
 	}
 	cmd.Flags().StringVar(&dir, "data-dir", dataDir("dev"), "data directory of the dev controller and agent")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "controller address")
 	cmd.Flags().StringVar(&sshListen, "ssh-listen", "", "`ADDR` of the gateway's plain SSH port for ssh -J, e.g. 127.0.0.1:2222 (default: none)")
 	cmd.Flags().StringVar(&name, "name", "", "name of this machine as a target (default: hostname)")
+	cmd.Flags().BoolVar(&agentTLS, "agent-tls", false, "connect the agent to the controller over TLS on loopback, like a remote agent (to measure that path)")
 	return cmd
 }
 
-func runDev(ctx context.Context, g *globals, dir, listen, sshListen, name string) error {
+// devOptions are burrow dev's flags.
+type devOptions struct {
+	dir, listen, sshListen, name string
+	agentTLS                     bool
+}
+
+func runDev(ctx context.Context, g *globals, o devOptions) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
 	c, err := controller.New(controller.Options{
-		Listen: listen, SSHListen: sshListen, DataDir: filepath.Join(dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second,
+		Listen: o.listen, SSHListen: o.sshListen, DataDir: filepath.Join(o.dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		return err
 	}
-	join, err := devSetup(ctx, c, filepath.Join(dir, "agent"))
+	join, err := devSetup(ctx, c, filepath.Join(o.dir, "agent"))
 	if err != nil {
 		c.Close()
 		return err
 	}
 	welcomed := make(chan string, 1)
-	a, err := agent.New(agent.Options{
-		URL: c.URL(), Token: join, DataDir: filepath.Join(dir, "agent"), Name: name, Logger: log, Version: Version,
+	ao := agent.Options{
+		URL: c.URL(), Token: join, DataDir: filepath.Join(o.dir, "agent"), Name: o.name, Logger: log, Version: Version,
 		SFTPCommand: sftpCommand(),
 		OnWelcome: func(w *tunnelpb.Welcome) {
 			select {
@@ -67,7 +78,15 @@ func runDev(ctx context.Context, g *globals, dir, listen, sshListen, name string
 			default:
 			}
 		},
-	})
+	}
+	if o.agentTLS {
+		// Pinned here, not from the join token: a data dir first used
+		// in-process never saved the fingerprint.
+		ao.TLS = tlsutil.ClientOptions{Fingerprint: c.Fingerprint()}
+	} else {
+		ao.Dial = c.DialInProcess
+	}
+	a, err := agent.New(ao)
 	if err != nil {
 		c.Close()
 		return err

@@ -98,7 +98,8 @@ type Controller struct {
 	grpc        *grpc.Server
 	http        *http.Server
 	sshGateway  *gateway.Server
-	sshLn       net.Listener // nil without SSHListen
+	sshLn       net.Listener  // nil without SSHListen
+	inProcess   *chanListener // gRPC connections from DialInProcess
 	metrics     *prometheus.Registry
 	org         string // Options.Org, as stored
 	trust       trustState
@@ -112,6 +113,7 @@ func New(o Options) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{opts: o, log: o.Logger}
+	c.inProcess = newChanListener(inProcessAddr{})
 	if err := c.setupTLS(); err != nil {
 		return nil, err
 	}
@@ -412,6 +414,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- m.serve() }()
 	go func() { errc <- c.grpc.Serve(m.h2) }()
+	go c.grpc.Serve(c.inProcess) // ends with c.grpc
 	go func() { errc <- c.http.Serve(m.http) }()
 	go func() { c.sshGateway.Serve(m.ssh) }() // returns at shutdown
 	trustCtx, stopTrust := context.WithCancel(ctx)
