@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 	"github.com/burrow-dev/burrow/internal/store"
 )
 
-// rotateCA makes a new key of the user or host CA sign from now on, the
-// previous one staying trusted for the overlap, and has agents told.
+// rotateCA makes a new key of the user or host CA (sshca.Authority.Rotate
+// says when it signs and how long the previous one stays trusted), and has
+// agents told.
 func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, p dial.Principal) {
 	var req apitype.RotateCARequest
 	if err := readJSON(r, &req); err != nil {
@@ -23,16 +25,20 @@ func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, p dial.Principal)
 		writeError(w, err)
 		return
 	}
-	next, err := ca.Rotate(r.Context(), overlap)
+	rot, err := ca.Rotate(r.Context(), overlap)
+	if errors.Is(err, sshca.ErrRotationUnderWay) {
+		writeError(w, apitype.Errorf(apitype.CodeConflict, "%v", err))
+		return
+	}
 	if err != nil {
 		writeError(w, apitype.Errorf(apitype.CodeUnavailable, "%v", err))
 		return
 	}
 	a.trustChanged()
-	a.log.Info("ssh CA rotated", "kind", req.Kind, "by", p.Subject, "overlap", overlap, "key_id", next.ID)
+	a.log.Info("ssh CA rotated", "kind", req.Kind, "by", p.Subject, "overlap", overlap, "key_id", rot.Key.ID, "signs_from", rot.SignsFrom)
 	writeJSON(w, http.StatusOK, apitype.RotatedCA{
-		Kind: req.Kind, Key: next.Public, CreatedAt: next.CreatedAt.UTC(),
-		PreviousTrustedUntil: next.CreatedAt.Add(overlap).UTC(), Trusted: ca.TrustedKeys(),
+		Kind: req.Kind, Key: rot.Key.Public, CreatedAt: rot.Key.CreatedAt.UTC(), SignsFrom: rot.SignsFrom.UTC(),
+		PreviousTrustedUntil: rot.PreviousTrustedUntil.UTC(), Trusted: ca.TrustedKeys(),
 	})
 }
 

@@ -15,10 +15,14 @@ const DefaultCAOverlap = 24 * time.Hour
 // RotatedCA answers a rotation: the new key and what is trusted now.
 type RotatedCA struct {
 	Kind string `json:"kind"`
-	// Key is the new CA public key (authorized_keys line), which signs
-	// from now on.
+	// Key is the new CA public key (authorized_keys line), trusted from
+	// now on.
 	Key       string    `json:"key"`
 	CreatedAt time.Time `json:"created_at"`
+	// SignsFrom is when Key starts signing: CreatedAt, or the end of the
+	// overlap in a staged host CA rotation, until when the previous key
+	// signs.
+	SignsFrom time.Time `json:"signs_from"`
 	// PreviousTrustedUntil is when the previous key stops being trusted.
 	PreviousTrustedUntil time.Time `json:"previous_trusted_until"`
 	// Trusted lists the CA keys of that kind trusted now, oldest first.

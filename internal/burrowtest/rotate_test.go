@@ -137,42 +137,71 @@ func TestRevokedTokenCertificate(t *testing.T) {
 	}
 }
 
-// TestHostCARotation: after a host CA rotation the agent's SSH server
-// offers a host certificate from the new host CA at once (pushed with the
-// trust), so a client trusting only the new CA connects without the agent
-// reconnecting.
+// TestHostCARotation: a host CA rotation with an overlap is staged. At
+// first the new key is only published, and the agent's SSH server keeps
+// offering its certificate from the old key; when the overlap ends the
+// controller pushes a certificate from the new key with the trust, so a
+// client trusting only the new CA connects without the agent reconnecting.
 func TestHostCARotation(t *testing.T) {
-	s := burrowtest.Start(t)
+	clk := &testClock{}
+	s := burrowtest.StartWith(t, func(o *controller.Options) { o.Now, o.TrustRefresh = clk.now, 50*time.Millisecond })
 	admin := s.Client(s.AdminToken)
 	login := burrowtest.AdminLogins()[0]
 	s.StartAgent("web-1", nil)
 	user := certSigner(t, admin.SignSSHCertificate, login)
+	ca, err := admin.SSHCA(ctxShort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA := parseKey(t, ca.HostCAKeys[0])
 
 	rotated, err := admin.RotateCA(ctxShort(t), apitype.RotateCARequest{Kind: "host", Overlap: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	newCA, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rotated.Key))
+	if d := rotated.SignsFrom.Sub(rotated.CreatedAt); d != time.Hour || !slices.Equal(rotated.Trusted, []string{ca.HostCAKeys[0], rotated.Key}) {
+		t.Fatalf("staged rotation answered %+v, want the new key signing in 1h and both trusted", rotated)
+	}
+	newCA := parseKey(t, rotated.Key)
+	if err := hostSignedBy(t, admin, user, login, oldCA, clk.now); err != nil {
+		t.Errorf("during the overlap the target's certificate is not from the old CA: %v", err)
+	}
+	if _, err := admin.RotateCA(ctxShort(t), apitype.RotateCARequest{Kind: "host", Overlap: "1h"}); err == nil || !strings.Contains(err.Error(), "under way") {
+		t.Errorf("a second staged rotation: %v, want a refusal saying one is under way", err)
+	}
+
+	clk.advance(time.Hour + time.Second)
+	eventually(t, func() error { return hostSignedBy(t, admin, user, login, newCA, clk.now) })
+}
+
+// hostSignedBy connects to web-1's built-in SSH server trusting only ca
+// for host certificates, checked at now.
+func hostSignedBy(t *testing.T, dialer *client.Client, user ssh.Signer, login string, ca ssh.PublicKey, now func() time.Time) error {
+	t.Helper()
+	checker := &ssh.CertChecker{Clock: now, IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
+		return string(auth.Marshal()) == string(ca.Marshal())
+	}}
+	conn, err := dialer.DialPortForward(ctxShort(t), "web-1", 22)
+	if err != nil {
+		return err
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(conn, "web-1:22", &ssh.ClientConfig{
+		User: login, Auth: []ssh.AuthMethod{ssh.PublicKeys(user)},
+		HostKeyCallback: checker.CheckHostKey, HostKeyAlgorithms: []string{ssh.CertAlgoED25519v01},
+	})
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	ssh.NewClient(sc, chans, reqs).Close()
+	return nil
+}
+
+func parseKey(t *testing.T, line string) ssh.PublicKey {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checker := &ssh.CertChecker{IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
-		return string(auth.Marshal()) == string(newCA.Marshal())
-	}}
-	eventually(t, func() error {
-		conn, err := admin.DialPortForward(ctxShort(t), "web-1", 22)
-		if err != nil {
-			return err
-		}
-		sc, chans, reqs, err := ssh.NewClientConn(conn, "web-1:22", &ssh.ClientConfig{
-			User: login, Auth: []ssh.AuthMethod{ssh.PublicKeys(user)},
-			HostKeyCallback: checker.CheckHostKey, HostKeyAlgorithms: []string{ssh.CertAlgoED25519v01},
-		})
-		if err != nil {
-			conn.Close()
-			return err
-		}
-		ssh.NewClient(sc, chans, reqs).Close()
-		return nil
-	})
+	return k
 }

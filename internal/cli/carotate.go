@@ -15,17 +15,27 @@ func newCARotateCmd(g *globals) *cobra.Command {
 	var overlap time.Duration
 	cmd := &cobra.Command{
 		Use:   "rotate --user|--host [--overlap 24h]",
-		Short: "Make a new CA key sign from now on; the old one stays trusted for the overlap",
+		Short: "Make a new CA key; the old one stays trusted for the overlap",
 		Long: `Rotate the user CA (which signs login certificates) or the host CA (which
-signs agents' host certificates). The new key signs from now on; the old
-key stays trusted for --overlap, so certificates it signed keep working
-until then. Connected agents learn the new trust within seconds; an agent
-that is offline learns it when it reconnects. After a host CA rotation,
-connected agents and the SSH gateway get a new host certificate at once, so
-refresh known_hosts with ` + "`burrow ca known-hosts`" + ` right away (it lists both
-keys during the overlap; burrow ssh-config's known hosts refresh themselves), and
-a machine's own sshd with ` + "`burrow ca export --user`" + ` after a user CA rotation.
-Admin only.`,
+signs agents' host certificates, and the SSH gateway's).
+
+--user: the new key signs from now on; the old key stays trusted for
+--overlap, so certificates it signed keep working until then. Refresh a
+machine's own sshd with ` + "`burrow ca export --user`" + ` before the overlap ends
+(agents with --sshd-user-ca-file do it themselves).
+
+--host: staged, because clients must trust a host CA key before hosts
+present certificates from it. The new key is trusted at once, so
+` + "`burrow ca known-hosts`" + ` lists both keys; the old key keeps signing until
+--overlap ends, then agents and the SSH gateway get certificates from the
+new key, and the old key stays trusted 10 minutes more. Refresh
+known_hosts filled from ` + "`burrow ca known-hosts`" + ` during the overlap (burrow
+ssh-config's known hosts refresh themselves). --overlap 0s switches at once
+(for a compromised key): known_hosts that lack the new key then refuse the
+targets until refreshed.
+
+Connected agents learn the new trust within seconds; an agent that is
+offline learns it when it reconnects. Admin only.`,
 		Example: "  burrow ca rotate --user --overlap 24h\n  burrow ca rotate --host --overlap 720h",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,14 +56,22 @@ Admin only.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "new %s CA key: %s\n", out.Kind, out.Key)
-			fmt.Fprintf(g.stdout, "the previous key is trusted until %s\n", out.PreviousTrustedUntil.Format(time.RFC3339))
+			if out.SignsFrom.After(out.CreatedAt) {
+				fmt.Fprintf(g.stdout, "it signs from %s; the previous key signs until then and is trusted until %s\n",
+					out.SignsFrom.Format(time.RFC3339), out.PreviousTrustedUntil.Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(g.stdout, "it signs from now on; the previous key is trusted until %s\n", out.PreviousTrustedUntil.Format(time.RFC3339))
+			}
 			fmt.Fprintf(g.stdout, "trusted now:\n")
 			for _, k := range out.Trusted {
 				fmt.Fprintf(g.stdout, "  %s\n", k)
 			}
-			if host {
+			switch {
+			case host && out.SignsFrom.After(out.CreatedAt):
+				fmt.Fprintf(g.stdout, "refresh known_hosts filled from `burrow ca known-hosts` before %s (burrow ssh-config's refresh themselves)\n", out.SignsFrom.Format(time.RFC3339))
+			case host:
 				fmt.Fprintf(g.stdout, "targets and the SSH gateway present certificates from the new key now: refresh known_hosts filled from `burrow ca known-hosts` (burrow ssh-config's refresh themselves)\n")
-			} else {
+			default:
 				fmt.Fprintf(g.stdout, "machines' own sshd trusting burrow: refresh TrustedUserCAKeys with `burrow ca export --user` before %s (agents with --sshd-user-ca-file do it themselves)\n", out.PreviousTrustedUntil.Format(time.RFC3339))
 			}
 			return nil
@@ -61,6 +79,6 @@ Admin only.`,
 	}
 	cmd.Flags().BoolVar(&user, "user", false, "rotate the user CA")
 	cmd.Flags().BoolVar(&host, "host", false, "rotate the host CA")
-	cmd.Flags().DurationVar(&overlap, "overlap", apitype.DefaultCAOverlap, "how long the old key stays trusted (0s: not at all)")
+	cmd.Flags().DurationVar(&overlap, "overlap", apitype.DefaultCAOverlap, "user CA: how long the old key stays trusted; host CA: how long the old key keeps signing while the new one is published (0s: switch at once, the old key untrusted)")
 	return cmd
 }

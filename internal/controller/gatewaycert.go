@@ -57,10 +57,10 @@ func (c *Controller) gatewayHosts() []string {
 }
 
 // certifyGateway has the host CA sign the gateway's host key for
-// gatewayHosts when the gateway has no certificate yet, the current host
-// CA key changed (a rotation), the names changed, or half of the
-// certificate's validity has passed. It runs at start and with every
-// trust refresh. A failure is logged: the gateway then offers its plain
+// gatewayHosts when the gateway has no certificate yet, the signing host
+// CA key changed (a rotation, or a staged one's switch), the names
+// changed, or half of the certificate's validity has passed. It runs at
+// start and with every trust refresh. A failure is logged: the gateway then offers its plain
 // key (and the previous certificate) still.
 func (c *Controller) certifyGateway() {
 	if c.hostCA == nil || c.sshGateway == nil {

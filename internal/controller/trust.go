@@ -60,10 +60,11 @@ func revokedKeyIDs(ts []store.Token, org string, now time.Time) []string {
 }
 
 // trustKey sums up what agents are told: trusted user CA keys, revoked
-// key ids and the host CA keys (whose change means new host certificates).
+// key ids, and the host CA keys trusted and signing (whose change means
+// new host certificates).
 func (c *Controller) trustKey() string {
 	return strings.Join(c.ca.UserCAKeys(), ",") + "|" + strings.Join(c.revokedKeyIDs(), ",") + "|" +
-		strings.Join(c.hostCA.TrustedKeys(), ",")
+		strings.Join(c.hostCA.TrustedKeys(), ",") + "|" + string(c.hostCA.PublicKey().Marshal())
 }
 
 // pushTrust tells every connected agent the trust now, and remembers it.
@@ -82,7 +83,8 @@ func (c *Controller) pushTrust() {
 
 // refreshTrust reloads the CAs from the store (another controller may have
 // rotated them) and pushes the trust if it changed: after a rotation or a
-// revocation elsewhere, or when an overlap or a revocation's bound ran out.
+// revocation elsewhere, when an overlap or a revocation's bound ran out,
+// or when a staged host CA rotation's new key starts signing.
 func (c *Controller) refreshTrust(ctx context.Context) {
 	for _, ca := range []*sshca.Authority{c.ca, c.hostCA} {
 		if _, err := ca.Reload(ctx); err != nil {
@@ -101,9 +103,10 @@ func (c *Controller) refreshTrust(ctx context.Context) {
 }
 
 // watchTrust runs refreshTrust every TrustRefresh, and right after an
-// overlap ends so that agents stop trusting the retired CA key on time,
-// until ctx ends. After each push (a rotation here) it looks again at
-// when the next overlap ends.
+// overlap ends so that agents stop trusting the retired CA key on time (or
+// a staged host CA rotation switches keys, so that they get certificates
+// from the new one), until ctx ends. After each push (a rotation here) it
+// looks again at when the next such change is due.
 func (c *Controller) watchTrust(ctx context.Context) {
 	k := c.trustKey()
 	c.trust.mu.Lock()
@@ -124,17 +127,17 @@ func (c *Controller) watchTrust(ctx context.Context) {
 	}
 }
 
-// overlapEndSlack is how long after an overlap's end the controller
-// refreshes the trust, so that its clock is past the end by then.
-const overlapEndSlack = 100 * time.Millisecond
+// changeSlack is how long after an overlap's end (or a key switch) the
+// controller refreshes the trust, so that its clock is past it by then.
+const changeSlack = 100 * time.Millisecond
 
 // nextTrustRefresh is how long until the next refresh: TrustRefresh, or
-// less when a CA key's overlap ends sooner.
+// less when a CA key's overlap ends, or a staged rotation switches, sooner.
 func (c *Controller) nextTrustRefresh() time.Duration {
 	wait := c.opts.TrustRefresh
 	for _, ca := range []*sshca.Authority{c.ca, c.hostCA} {
-		if end, ok := ca.TrustEnds(); ok {
-			wait = min(wait, end.Sub(c.opts.Now())+overlapEndSlack)
+		if at, ok := ca.NextChange(); ok {
+			wait = min(wait, at.Sub(c.opts.Now())+changeSlack)
 		}
 	}
 	return wait

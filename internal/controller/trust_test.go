@@ -48,7 +48,7 @@ func TestNextTrustRefresh(t *testing.T) {
 	if _, err := c.ca.Rotate(t.Context(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.nextTrustRefresh(), 5*time.Second+overlapEndSlack; got != want {
+	if got, want := c.nextTrustRefresh(), 5*time.Second+changeSlack; got != want {
 		t.Errorf("overlap ending in 5s: next refresh in %v, want %v", got, want)
 	}
 	if _, err := c.hostCA.Rotate(t.Context(), time.Hour); err != nil {
@@ -56,6 +56,10 @@ func TestNextTrustRefresh(t *testing.T) {
 	}
 	now = now.Add(10 * time.Second) // the user CA's overlap is over
 	if got := c.nextTrustRefresh(); got != 30*time.Second {
-		t.Errorf("overlap ended, host CA's ending in an hour: next refresh in %v, want TrustRefresh", got)
+		t.Errorf("overlap ended, host CA's switch in an hour: next refresh in %v, want TrustRefresh", got)
+	}
+	now = now.Add(time.Hour - 10*time.Second - 2*time.Second)
+	if got, want := c.nextTrustRefresh(), 2*time.Second+changeSlack; got != want {
+		t.Errorf("host CA's switch in 2s: next refresh in %v, want %v", got, want)
 	}
 }

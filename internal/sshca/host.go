@@ -66,7 +66,7 @@ func (a *Authority) signHost(pub ssh.PublicKey, keyID string, principals []strin
 		ValidAfter:      uint64(now.Add(-ClockSkew).Unix()),
 		ValidBefore:     uint64(now.Add(HostCertTTL).Unix()),
 	}
-	if err := cert.SignCert(rand.Reader, a.cur.Load().signer); err != nil {
+	if err := cert.SignCert(rand.Reader, a.signer()); err != nil {
 		return nil, fmt.Errorf("sshca: sign host: %w", err)
 	}
 	return cert, nil

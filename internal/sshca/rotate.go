@@ -12,27 +12,78 @@ import (
 // MaxOverlap bounds how long a retired CA key stays trusted after Rotate.
 const MaxOverlap = 30 * 24 * time.Hour
 
-// Rotate makes a new ed25519 CA key the one that signs, from now on, and
-// keeps the current one trusted for overlap (0: not at all, so
-// certificates it signed stop working at once). The store does both in
-// one transaction. It returns the new key (without its private half).
-func (a *Authority) Rotate(ctx context.Context, overlap time.Duration) (store.CAKey, error) {
+// HostSwitchGrace is how long a host CA key stays trusted after its
+// successor took over signing in a staged rotation: time for every agent
+// and the gateway, which get new certificates at the switch, to present
+// them.
+const HostSwitchGrace = 10 * time.Minute
+
+// ErrRotationUnderWay refuses a staged host CA rotation while another is
+// under way.
+var ErrRotationUnderWay = errors.New("a host CA rotation is under way")
+
+// Rotation is what Rotate did.
+type Rotation struct {
+	// Key is the new CA key, without its private half.
+	Key store.CAKey
+	// SignsFrom is when Key starts signing: now, or the end of the
+	// overlap in a staged host CA rotation.
+	SignsFrom time.Time
+	// PreviousTrustedUntil is when the previous key stops being trusted.
+	PreviousTrustedUntil time.Time
+}
+
+// Rotate makes a new ed25519 CA key.
+//
+// For the user CA, and for the host CA with overlap 0, the new key signs
+// from now on, and the previous one stays trusted for overlap (0: not at
+// all, so certificates it signed stop working at once).
+//
+// For the host CA with an overlap, the rotation is staged, because
+// clients (known_hosts @cert-authority lines) must trust a host CA key
+// before hosts present certificates from it: the new key is trusted, so
+// published, at once; the previous one keeps signing until the overlap
+// ends, then the new one signs and the previous one stays trusted for
+// HostSwitchGrace. A staged rotation under way refuses another one with an
+// overlap; one with overlap 0 (a compromised key) switches at once.
+//
+// The store does it in one transaction.
+func (a *Authority) Rotate(ctx context.Context, overlap time.Duration) (Rotation, error) {
 	if overlap < 0 || overlap > MaxOverlap {
-		return store.CAKey{}, fmt.Errorf("sshca: rotate: overlap %v is not between 0 and %v", overlap, MaxOverlap)
+		return Rotation{}, fmt.Errorf("sshca: rotate: overlap %v is not between 0 and %v", overlap, MaxOverlap)
 	}
 	now := a.now()
+	retire, trustUntil := now, now.Add(overlap)
+	if a.kind == store.CAHost && overlap > 0 {
+		if at, ok := a.switchAt(now); ok {
+			return Rotation{}, fmt.Errorf("%w: its new key signs from %s; rotate again after that, or with overlap 0 to switch at once",
+				ErrRotationUnderWay, at.UTC().Format(time.RFC3339))
+		}
+		retire, trustUntil = now.Add(overlap), now.Add(overlap+HostSwitchGrace)
+	}
 	next, err := newKey(a.kind, a.comment, now)
 	if err != nil {
-		return store.CAKey{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
+		return Rotation{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
 	}
-	if err := a.st.RotateCAKey(ctx, next, now, now.Add(overlap)); err != nil {
-		return store.CAKey{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
+	if err := a.st.RotateCAKey(ctx, next, retire, trustUntil); err != nil {
+		return Rotation{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
 	}
 	if _, err := a.Reload(ctx); err != nil {
-		return store.CAKey{}, err
+		return Rotation{}, err
 	}
 	next.Private = nil
-	return next, nil
+	return Rotation{Key: next, SignsFrom: retire, PreviousTrustedUntil: trustUntil}, nil
+}
+
+// switchAt returns when a staged rotation's new key starts signing, if
+// one is under way at now.
+func (a *Authority) switchAt(now time.Time) (time.Time, bool) {
+	for _, k := range a.cur.Load().keys {
+		if k.RetiredAt != nil && k.RetiredAt.After(now) {
+			return *k.RetiredAt, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Reload re-reads the CA keys from the store, so that a rotation made by
@@ -46,7 +97,7 @@ func (a *Authority) Reload(ctx context.Context) (changed bool, err error) {
 	if _, ok := current(keys); !ok {
 		return false, errors.New("sshca: reload: the store has no current " + a.kind + " CA key")
 	}
-	ks, err := load(keys)
+	ks, err := load(keys, a.now())
 	if err != nil {
 		return false, err
 	}
@@ -54,17 +105,21 @@ func (a *Authority) Reload(ctx context.Context) (changed bool, err error) {
 	return !sameKeys(old.keys, keys), nil
 }
 
-// TrustEnds returns when the next retired key stops being trusted, the
-// earliest overlap end after now, and false when no overlap is running.
-func (a *Authority) TrustEnds() (time.Time, bool) {
+// NextChange returns the next time after now at which what this Authority
+// trusts or signs with changes by the clock alone: a retired key's trust
+// ends, or a staged rotation's new key starts signing. false when neither
+// is ahead.
+func (a *Authority) NextChange() (time.Time, bool) {
 	now := a.now()
 	var next time.Time
 	for _, k := range a.cur.Load().keys {
-		if k.RetiredAt == nil || k.TrustedUntil == nil || !k.TrustedUntil.After(now) {
-			continue
-		}
-		if next.IsZero() || k.TrustedUntil.Before(next) {
-			next = *k.TrustedUntil
+		for _, t := range []*time.Time{k.RetiredAt, k.TrustedUntil} {
+			if k.RetiredAt == nil || t == nil || !t.After(now) {
+				continue
+			}
+			if next.IsZero() || t.Before(next) {
+				next = *t
+			}
 		}
 	}
 	return next, !next.IsZero()

@@ -1,6 +1,7 @@
 package sshca
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,12 +40,14 @@ func TestRotateOverlap(t *testing.T) {
 	a := mustOpen(t, st, clk.now)
 	oldPub, oldLine := a.PublicKey(), a.UserCAKeys()[0]
 	clk.advance(time.Hour)
-	next, err := a.Rotate(t.Context(), 24*time.Hour)
+	rot, err := a.Rotate(t.Context(), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Private != nil || next.RetiredAt != nil || !next.CreatedAt.Equal(clk.now()) {
-		t.Errorf("Rotate returned %+v", next)
+	next := rot.Key
+	if next.Private != nil || next.RetiredAt != nil || !next.CreatedAt.Equal(clk.now()) ||
+		!rot.SignsFrom.Equal(clk.now()) || !rot.PreviousTrustedUntil.Equal(clk.now().Add(24*time.Hour)) {
+		t.Errorf("Rotate returned %+v", rot)
 	}
 	if sameKey(a.PublicKey(), oldPub) {
 		t.Fatal("the CA key did not change")
@@ -73,11 +76,11 @@ func TestRotateOverlap(t *testing.T) {
 
 func TestRotateWithoutOverlap(t *testing.T) {
 	a := mustOpen(t, openStore(t), fixedNow)
-	next, err := a.Rotate(t.Context(), 0)
+	rot, err := a.Rotate(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.UserCAKeys(); !slices.Equal(got, []string{next.Public}) {
+	if got := a.UserCAKeys(); !slices.Equal(got, []string{rot.Key.Public}) {
 		t.Errorf("UserCAKeys = %q, want only the new key", got)
 	}
 	for _, bad := range []time.Duration{-time.Second, MaxOverlap + time.Second} {
@@ -132,6 +135,82 @@ func TestRotateHost(t *testing.T) {
 	}
 }
 
+// TestRotateHostStaged: with an overlap, a host CA rotation publishes the
+// new key at once and switches signing to it only when the overlap ends;
+// the old key is trusted for HostSwitchGrace more. Another staged
+// rotation meanwhile is refused; one without overlap switches at once.
+func TestRotateHostStaged(t *testing.T) {
+	st, clk := openStore(t), newClock()
+	host, err := OpenHost(t.Context(), st, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPub, oldLine := host.PublicKey(), host.TrustedKeys()[0]
+	clk.advance(time.Minute) // the store lists keys by creation time
+	rot, err := host.Rotate(t.Context(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switchAt := clk.now().Add(time.Hour)
+	if !rot.SignsFrom.Equal(switchAt) || !rot.PreviousTrustedUntil.Equal(switchAt.Add(HostSwitchGrace)) {
+		t.Errorf("Rotate returned %+v", rot)
+	}
+	both := []string{oldLine, rot.Key.Public}
+	if got := host.TrustedKeys(); !slices.Equal(got, both) {
+		t.Errorf("after a staged rotation TrustedKeys = %q, want old and new", got)
+	}
+	checkSignedBy(t, host, oldPub)
+	if at, ok := host.NextChange(); !ok || !at.Equal(switchAt) {
+		t.Errorf("NextChange = %v, %v; want the switch at %v", at, ok, switchAt)
+	}
+	if _, err := host.Rotate(t.Context(), time.Hour); !errors.Is(err, ErrRotationUnderWay) {
+		t.Errorf("a second staged rotation: %v, want ErrRotationUnderWay", err)
+	}
+
+	clk.advance(time.Hour - time.Second)
+	checkSignedBy(t, host, oldPub)
+	clk.advance(time.Second) // the switch; no Reload needed
+	newPub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rot.Key.Public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSignedBy(t, host, newPub)
+	if !sameKey(host.PublicKey(), newPub) {
+		t.Error("PublicKey is not the new key after the switch")
+	}
+	if got := host.TrustedKeys(); !slices.Equal(got, both) {
+		t.Errorf("in the grace after the switch TrustedKeys = %q, want old and new", got)
+	}
+	if _, err := host.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkSignedBy(t, host, newPub)
+	clk.advance(HostSwitchGrace)
+	if got := host.TrustedKeys(); !slices.Equal(got, []string{rot.Key.Public}) {
+		t.Errorf("after the grace TrustedKeys = %q, want the new key only", got)
+	}
+
+	// Staged again, then switched at once (overlap 0): neither the staged
+	// key nor the one signing until then is trusted any more.
+	staged, err := host.Rotate(t.Context(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Minute)
+	now, err := host.Rotate(t.Context(), 0)
+	if err != nil {
+		t.Fatalf("a rotation without overlap during a staged one: %v", err)
+	}
+	if got := host.TrustedKeys(); !slices.Equal(got, []string{now.Key.Public}) {
+		t.Errorf("after switching at once TrustedKeys = %q, want %q only (not %q)", got, now.Key.Public, staged.Key.Public)
+	}
+	nowPub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(now.Key.Public))
+	checkSignedBy(t, host, nowPub)
+	if at, ok := host.NextChange(); ok {
+		t.Errorf("NextChange = %v after switching at once, want none", at)
+	}
+}
+
 // TestRotateConcurrentUse signs and reads the trust while rotating (for
 // the race detector).
 func TestRotateConcurrentUse(t *testing.T) {
@@ -161,11 +240,11 @@ func TestRotateConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
-func TestTrustEnds(t *testing.T) {
+func TestNextChange(t *testing.T) {
 	st, clk := openStore(t), newClock()
 	a := mustOpen(t, st, clk.now)
-	if end, ok := a.TrustEnds(); ok {
-		t.Errorf("before any rotation TrustEnds = %v, true", end)
+	if end, ok := a.NextChange(); ok {
+		t.Errorf("before any rotation NextChange = %v, true", end)
 	}
 	if _, err := a.Rotate(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
@@ -184,9 +263,9 @@ func TestTrustEnds(t *testing.T) {
 		{time.Minute, time.Time{}},                        // both ended
 	} {
 		clk.advance(c.advance)
-		end, ok := a.TrustEnds()
+		end, ok := a.NextChange()
 		if ok != !c.want.IsZero() || !end.Equal(c.want) {
-			t.Errorf("at %v TrustEnds = %v, %v; want %v", clk.now(), end, ok, c.want)
+			t.Errorf("at %v NextChange = %v, %v; want %v", clk.now(), end, ok, c.want)
 		}
 	}
 }

@@ -57,8 +57,8 @@ type Authority struct {
 // keySet is what an Authority signs and trusts with, as loaded from the
 // store at one moment.
 type keySet struct {
-	keys   []store.CAKey // every CA key of the kind, oldest first
-	signer ssh.Signer    // of the current key
+	keys    []store.CAKey // every CA key of the kind, oldest first
+	signers []ssh.Signer  // of keys[i] that could sign when loaded, else nil
 }
 
 // Open loads the current user CA from st, creating and storing an ed25519
@@ -87,7 +87,7 @@ func open(ctx context.Context, st store.Store, now func() time.Time, kind, comme
 			return nil, fmt.Errorf("sshca: create %s CA: %w", kind, err)
 		}
 	}
-	ks, err := load(keys)
+	ks, err := load(keys, now())
 	if err != nil {
 		return nil, err
 	}
@@ -129,28 +129,58 @@ func newKey(kind, comment string, now time.Time) (store.CAKey, error) {
 	}, nil
 }
 
-// load makes the keySet of keys, signing with the current one.
-func load(keys []store.CAKey) (*keySet, error) {
-	cur, ok := current(keys)
-	if !ok {
+// load makes the keySet of keys, with the private halves of those that
+// sign at now or later: the current key, and a retired one whose
+// retirement lies ahead.
+func load(keys []store.CAKey, now time.Time) (*keySet, error) {
+	if _, ok := current(keys); !ok {
 		return nil, errors.New("sshca: the store has no current CA key")
 	}
-	signer, err := ssh.ParsePrivateKey(cur.Private)
-	if err != nil {
-		return nil, fmt.Errorf("sshca: CA %s: private key: %w", cur.ID, err)
+	ks := &keySet{keys: keys, signers: make([]ssh.Signer, len(keys))}
+	for i, k := range keys {
+		if k.RetiredAt != nil && !k.RetiredAt.After(now) {
+			continue
+		}
+		signer, err := ssh.ParsePrivateKey(k.Private)
+		if err != nil {
+			return nil, fmt.Errorf("sshca: CA %s: private key: %w", k.ID, err)
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Public))
+		if err != nil {
+			return nil, fmt.Errorf("sshca: CA %s: public key: %w", k.ID, err)
+		}
+		if !sameKey(pub, signer.PublicKey()) {
+			return nil, fmt.Errorf("sshca: CA %s: public and private key do not match", k.ID)
+		}
+		ks.signers[i] = signer
 	}
-	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(cur.Public))
-	if err != nil {
-		return nil, fmt.Errorf("sshca: CA %s: public key: %w", cur.ID, err)
-	}
-	if !sameKey(pub, signer.PublicKey()) {
-		return nil, fmt.Errorf("sshca: CA %s: public and private key do not match", cur.ID)
-	}
-	return &keySet{keys: keys, signer: signer}, nil
+	return ks, nil
 }
 
-// current is the key that signs: the one not retired (the store admits one
-// per kind; should there be more, the newest).
+// signer is the key that signs at now: a retired key whose retirement
+// still lies ahead (a staged rotation's predecessor; the soonest one,
+// should there be several), else the current key.
+func (ks *keySet) signer(now time.Time) ssh.Signer {
+	pick := -1
+	for i, k := range ks.keys {
+		switch {
+		case ks.signers[i] == nil:
+		case k.RetiredAt != nil && k.RetiredAt.After(now):
+			if pick < 0 || ks.keys[pick].RetiredAt == nil || k.RetiredAt.Before(*ks.keys[pick].RetiredAt) {
+				pick = i
+			}
+		case k.RetiredAt == nil && pick < 0:
+			pick = i
+		}
+	}
+	if pick < 0 {
+		panic("sshca: no CA key signs") // load parsed the current key, which is never retired
+	}
+	return ks.signers[pick]
+}
+
+// current is the store's current key: the one not retired (the store
+// admits one per kind; should there be more, the newest).
 func current(keys []store.CAKey) (store.CAKey, bool) {
 	for i := len(keys) - 1; i >= 0; i-- {
 		if keys[i].RetiredAt == nil {
@@ -179,8 +209,11 @@ func authorizedKey(pub ssh.PublicKey, comment string) string {
 	return line
 }
 
-// PublicKey is the current user CA's public key.
-func (a *Authority) PublicKey() ssh.PublicKey { return a.cur.Load().signer.PublicKey() }
+// PublicKey is the public key of the CA key that signs now.
+func (a *Authority) PublicKey() ssh.PublicKey { return a.signer().PublicKey() }
+
+// signer is the CA key that signs now.
+func (a *Authority) signer() ssh.Signer { return a.cur.Load().signer(a.now()) }
 
 // UserCAKeys returns the authorized_keys lines of every user CA whose
 // certificates are accepted now: the current one and retired ones still in
@@ -319,7 +352,7 @@ func (a *Authority) SignUser(pub ssh.PublicKey, r UserCertRequest) (*ssh.Certifi
 	if r.SourceAddress != "" {
 		cert.CriticalOptions["source-address"] = r.SourceAddress
 	}
-	if err := cert.SignCert(rand.Reader, a.cur.Load().signer); err != nil {
+	if err := cert.SignCert(rand.Reader, a.signer()); err != nil {
 		return nil, fmt.Errorf("sshca: sign user: %w", err)
 	}
 	return cert, nil

@@ -141,10 +141,11 @@ const (
 )
 
 // CAKey is one SSH certificate authority key. A kind has at most one
-// current key (RetiredAt nil), the one that signs. Rotation retires it and
-// adds its successor; a retired key is still trusted, so certificates it
-// signed keep working, until TrustedUntil (never trusted again when
-// TrustedUntil is nil).
+// current key (RetiredAt nil). Rotation retires it and adds its successor;
+// a retired key is still trusted, so certificates it signed keep working,
+// until TrustedUntil (never trusted again when TrustedUntil is nil). The
+// key that signs is the oldest one not retired yet: the current key, or a
+// retired one whose RetiredAt still lies ahead (package sshca).
 type CAKey struct {
 	ID           string
 	Kind         string // CAUser or CAHost
@@ -251,10 +252,13 @@ type Store interface {
 	// CA rotation.
 
 	// RotateCAKey, in one transaction, retires the current key of
-	// next.Kind (RetiredAt = retiredAt, TrustedUntil = trustedUntil) and
-	// inserts next as the new current key. ErrNotFound if the kind has no
-	// current key (create the first with CreateCAKey); ErrConflict if
-	// next.ID exists. next's RetiredAt and TrustedUntil are ignored.
+	// next.Kind (RetiredAt = retiredAt, TrustedUntil = trustedUntil), and
+	// any key whose retirement is scheduled after retiredAt (their
+	// TrustedUntil only ever shrinks), and inserts next as the new current
+	// key. retiredAt may lie ahead: the retired key signs until then (a
+	// staged host CA rotation). ErrNotFound if the kind has no current key
+	// (create the first with CreateCAKey); ErrConflict if next.ID exists.
+	// next's RetiredAt and TrustedUntil are ignored.
 	RotateCAKey(ctx context.Context, next CAKey, retiredAt, trustedUntil time.Time) error
 
 	// AddUserKey registers k; ErrConflict if the ID or the Fingerprint

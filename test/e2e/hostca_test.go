@@ -24,21 +24,9 @@ func (s *sshSuite) testHostCA(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "@cert-authority ") || strings.Count(strings.TrimSpace(r.stdout), "\n") != 0 {
 		t.Fatalf("ca known-hosts printed %q, want one @cert-authority line", r.stdout)
 	}
-	dir := t.TempDir()
-	kh := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(kh, []byte(r.stdout), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(s.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "config")
-	if err := os.WriteFile(cfg, []byte(userKnownHostsLine.ReplaceAllString(string(b), "${1}UserKnownHostsFile "+kh)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := knownHostsConfig(t, s.config, r.stdout)
 	for _, host := range []string{targetName, targetName + ".burrow", targetName + "." + e2eOrg + ".burrow"} {
-		r := s.ssh(cfg, nil, "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-v", host, "true")
+		r := s.strictSSH(cfg, host)
 		if r.err != nil {
 			t.Fatalf("ssh %s with only the host CA in known_hosts: %v", host, r)
 		}
@@ -46,4 +34,30 @@ func (s *sshSuite) testHostCA(t *testing.T) {
 			t.Errorf("ssh %s did not see a host certificate:\n%s", host, r.stderr)
 		}
 	}
+}
+
+// knownHostsConfig copies the ssh_config base with known_hosts holding
+// exactly knownHosts, and returns the copy's path.
+func knownHostsConfig(t *testing.T, base, knownHosts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(knownHosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfg, []byte(userKnownHostsLine.ReplaceAllString(string(b), "${1}UserKnownHostsFile "+kh)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// strictSSH runs `ssh HOST true` with config, refusing any host key its
+// known_hosts does not vouch for.
+func (s *sshSuite) strictSSH(config, host string) result {
+	return s.ssh(config, nil, "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-v", host, "true")
 }

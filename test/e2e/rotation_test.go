@@ -21,7 +21,14 @@ const (
 	foreignCAReason = "not signed by a CA this target trusts"
 )
 
-var trustedUntilRE = regexp.MustCompile(`the previous key is trusted until (\S+)`)
+var (
+	trustedUntilRE = regexp.MustCompile(`the previous key is trusted until (\S+)`)
+	signsFromRE    = regexp.MustCompile(`it signs from (\S+);`)
+)
+
+// hostRotationOverlap is the staged host CA rotation's overlap: long
+// enough for a few logins before the switch.
+const hostRotationOverlap = 8 * time.Second
 
 // rotationSuite is a cluster with two agents in priv: the cluster's own
 // (targetName), which is offline during the rotation, and onlineTarget,
@@ -95,6 +102,67 @@ func TestRotation(t *testing.T) {
 		s.c.waitOnline(t, true, agentOnlineTimeout)
 		s.refused(t, old.config, targetName, foreignCAReason)
 		s.mustSSH(t, fresh.config, targetName, "true")
+	})
+}
+
+// TestHostRotation rotates the host CA with `burrow ca rotate --host`:
+// staged, so OpenSSH with StrictHostKeyChecking=yes and nothing but the
+// old @cert-authority line keeps connecting while the new key is only
+// published; `burrow ca known-hosts` lists both keys then. When the
+// overlap ends the targets present certificates from the new key, which a
+// known_hosts holding only the new line accepts, without an agent
+// reconnecting.
+func TestHostRotation(t *testing.T) {
+	requireSSHTools(t)
+	s := newRotationSuite(t)
+	before := s.c.mustBurrow(t, "ca", "known-hosts").stdout
+	oldOnly := knownHostsConfig(t, s.config, before)
+	for _, target := range []string{targetName, onlineTarget} {
+		if r := s.strictSSH(oldOnly, target); r.err != nil {
+			t.Fatalf("ssh %s before the rotation: %v", target, r)
+		}
+	}
+
+	r := s.c.mustBurrow(t, "ca", "rotate", "--host", "--overlap", hostRotationOverlap.String())
+	m := signsFromRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("ca rotate --host printed no time the new key signs from: %q", r.stdout)
+	}
+	switchAt, err := time.Parse(time.RFC3339, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	switchAt = switchAt.Add(time.Second) // the printed time has no fraction of a second
+	both := s.c.mustBurrow(t, "ca", "known-hosts").stdout
+	lines := strings.Split(strings.TrimSpace(both), "\n")
+	if len(lines) != 2 || lines[0] != strings.TrimSpace(before) {
+		t.Fatalf("ca known-hosts during the overlap printed %q, want the old line and a new one", both)
+	}
+	newOnly := knownHostsConfig(t, s.config, lines[1]+"\n")
+
+	t.Run("old-line-works-until-the-switch", func(t *testing.T) {
+		for _, target := range []string{targetName, onlineTarget} {
+			if r := s.strictSSH(oldOnly, target); r.err != nil {
+				t.Errorf("ssh %s with the old line during the overlap: %v", target, r)
+			}
+		}
+		if time.Now().After(switchAt) {
+			t.Fatalf("the logins took longer than the %v overlap: this machine is too slow for the test", hostRotationOverlap)
+		}
+	})
+	t.Run("new-line-works-after-the-switch", func(t *testing.T) {
+		eventually(t, time.Until(switchAt)+overlapPushMax, onlineTarget+" presents a certificate from the new key", func() error {
+			if r := s.strictSSH(newOnly, onlineTarget); r.err != nil {
+				return fmt.Errorf("%v", r)
+			}
+			return nil
+		})
+		bothCfg := knownHostsConfig(t, s.config, both)
+		for _, target := range []string{targetName, onlineTarget} {
+			if r := s.strictSSH(bothCfg, target); r.err != nil {
+				t.Errorf("ssh %s with both lines after the switch: %v", target, r)
+			}
+		}
 	})
 }
 

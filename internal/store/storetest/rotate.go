@@ -29,6 +29,30 @@ func testCAKeyRotate(t *testing.T, s store.Store) {
 	checkErr(t, "CreateCAKey u4", s.CreateCAKey(ctx, caKey("u4", store.CAUser, 3*time.Hour)), store.ErrConflict)
 }
 
+// testCAKeyRotateStaged: a retirement may be scheduled ahead (a staged
+// host CA rotation); a later rotation retiring at an earlier time retires
+// that key too, and only ever shortens its trust.
+func testCAKeyRotateStaged(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h1 := caKey("h1", store.CAHost, 0)
+	must(t, "CreateCAKey h1", s.CreateCAKey(ctx, h1))
+	h2 := caKey("h2", store.CAHost, time.Minute)
+	must(t, "RotateCAKey h2", s.RotateCAKey(ctx, h2, at(time.Hour), at(time.Hour+10*time.Minute)))
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{retired(h1, time.Hour, time.Hour+10*time.Minute), h2})
+	h3 := caKey("h3", store.CAHost, 2*time.Minute)
+	must(t, "RotateCAKey h3", s.RotateCAKey(ctx, h3, at(2*time.Minute), at(2*time.Minute)))
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{
+		retired(h1, 2*time.Minute, 2*time.Minute), retired(h2, 2*time.Minute, 2*time.Minute), h3,
+	})
+	// A long overlap does not bring back the trust of a key retired before.
+	h4 := caKey("h4", store.CAHost, 3*time.Minute)
+	must(t, "RotateCAKey h4", s.RotateCAKey(ctx, h4, at(3*time.Minute), at(24*time.Hour)))
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{
+		retired(h1, 2*time.Minute, 2*time.Minute), retired(h2, 2*time.Minute, 2*time.Minute),
+		retired(h3, 3*time.Minute, 24*time.Hour), h4,
+	})
+}
+
 // testCAKeyRotateRefused: a kind without a current key, or a successor
 // whose ID exists, changes nothing.
 func testCAKeyRotateRefused(t *testing.T, s store.Store) {

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CAKeyConflict", testCAKeyConflict},
 		{"CAKeyConcurrentCreate", testCAKeyConcurrentCreate},
 		{"CAKeyRotate", testCAKeyRotate},
+		{"CAKeyRotateStaged", testCAKeyRotateStaged},
 		{"CAKeyRotateRefused", testCAKeyRotateRefused},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"InitSetting", testInitSetting},
