@@ -51,7 +51,7 @@ through the controller. 0:REMOTE picks a free local port and prints it.`,
 				}
 				specs = append(specs, s)
 			}
-			return portForward(cmd.Context(), g, args[0], address, transport, specs)
+			return portForward(cmd.Context(), g, targetName(args[0]), address, transport, specs)
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1", "local address to listen on")
@@ -194,7 +194,7 @@ renews the certificate that "burrow ssh-config" set up, before it expires.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			useConfig(config)
-			target := strings.TrimSuffix(args[0], ".burrow")
+			target := targetName(args[0])
 			port, err := strconv.Atoi(args[1])
 			if err != nil {
 				return fmt.Errorf("port %q is not a number", args[1])

@@ -171,11 +171,19 @@ func TestSSHAndCp(t *testing.T) {
 	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "kill -TERM $$"); code != 128+15 {
 		t.Errorf("ssh killed by TERM: code %d, want 143", code)
 	}
+	// The names OpenSSH users know: NAME.burrow, NAME.<org>.burrow, NAME.<org>.
+	org := s.Controller().Org()
+	for _, name := range []string{"web-1.burrow", "web-1." + org + ".burrow", login + "@web-1." + org} {
+		if out, errOut, code := burrowCLI(t, "ssh", "-l", login, name, "--", "echo hi"); code != 0 || out != "hi\n" {
+			t.Errorf("burrow ssh %s: code %d, stdout %q, stderr %q", name, code, out, errOut)
+		}
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"ssh", "nosuch", "true"}, "no target named nosuch"},
+		{[]string{"ssh", "web-1.other-org", "true"}, "no target named web-1.other-org"},
 		{[]string{"ssh", "closed", "true"}, "no shell access"},
 		{[]string{"ssh", "-l", "no-such-user-x", "web-1", "true"}, "may not log in as"},
 	} {
@@ -192,7 +200,7 @@ func TestSSHAndCp(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := filepath.Join(dir, "up.bin")
-	if _, errOut, code := burrowCLI(t, "cp", "-l", login, src, "web-1:"+up); code != 0 {
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, src, "web-1."+org+".burrow:"+up); code != 0 {
 		t.Fatalf("cp up: %d %s", code, errOut)
 	}
 	down := filepath.Join(dir, "down")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/client"
+	"github.com/burrow-dev/burrow/internal/sshca"
 )
 
 // sessionCertTTL is the life of the certificate `burrow ssh` and `burrow
@@ -58,22 +59,37 @@ func (t sshTarget) hostKeyCallback() (cb ssh.HostKeyCallback, algos []string, er
 }
 
 // findTarget returns target as the controller knows it, or an error that
-// says what to do: unknown, offline since when, no shell access.
+// says what to do: unknown, offline since when, no shell access. name may
+// be NAME.<org>.
 func findTarget(ctx context.Context, c *client.Client, name string) (sshTarget, error) {
 	ts, err := c.Targets(ctx)
 	if err != nil {
 		return sshTarget{}, err
 	}
-	for _, t := range ts {
-		if t.Name != name {
-			continue
+	t, ok := lookupTarget(ts, name)
+	// NAME.<org>: no target's name ends in its org (agents may not declare
+	// one), so this can only be NAME.
+	if i := strings.LastIndex(name, "."); !ok && i > 0 {
+		if ca, err := c.SSHCA(ctx); err == nil && ca.Org != "" && name[i+1:] == ca.Org {
+			t, ok = lookupTarget(ts, name[:i])
 		}
-		if !t.Online {
-			return sshTarget{}, fmt.Errorf("target %s is offline (last seen %s, %s ago)", name, t.LastSeen.Format(time.RFC3339), time.Since(t.LastSeen).Round(time.Second))
-		}
-		return sshTarget{t}, nil
 	}
-	return sshTarget{}, fmt.Errorf("no target named %s; `burrow targets` lists the ones you can reach", name)
+	switch {
+	case !ok:
+		return sshTarget{}, fmt.Errorf("no target named %s; `burrow targets` lists the ones you can reach", name)
+	case !t.Online:
+		return sshTarget{}, fmt.Errorf("target %s is offline (last seen %s, %s ago)", t.Name, t.LastSeen.Format(time.RFC3339), time.Since(t.LastSeen).Round(time.Second))
+	}
+	return sshTarget{t}, nil
+}
+
+func lookupTarget(ts []apitype.Target, name string) (apitype.Target, bool) {
+	for _, t := range ts {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return apitype.Target{}, false
 }
 
 // sessionSigner makes an in-memory key and has the controller certify it
@@ -122,13 +138,19 @@ func defaultLogin() string {
 	return "root"
 }
 
-// splitLogin reads "user@target".
+// splitLogin reads "user@target"; the target may be written as OpenSSH
+// users know it (targetName).
 func splitLogin(arg string) (login, target string) {
 	if i := strings.LastIndex(arg, "@"); i >= 0 {
-		return arg[:i], arg[i+1:]
+		return arg[:i], targetName(arg[i+1:])
 	}
-	return "", arg
+	return "", targetName(arg)
 }
+
+// targetName takes a target's name as OpenSSH users write it too:
+// NAME.burrow (the ssh-config wildcard) and NAME.<org>.burrow are NAME.burrow
+// without ".burrow"; the controller's dialer maps NAME.<org> to NAME.
+func targetName(arg string) string { return strings.TrimSuffix(arg, sshca.HostSuffix) }
 
 // dialSSH connects to target's SSH server through the controller as login:
 // the target lookup, the certificate and the tunnel are fetched at once.

@@ -46,10 +46,11 @@ func runVNC(ctx context.Context, g *globals, target string, port int, username, 
 		return err
 	}
 	defer c.Close()
-	t, err := findTarget(ctx, c, target)
+	t, err := findTarget(ctx, c, targetName(target))
 	if err != nil {
 		return err
 	}
+	target = t.Name
 	if username == "" {
 		username = t.Labels["vnc-username"]
 	}
