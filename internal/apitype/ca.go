@@ -4,12 +4,15 @@ import "time"
 
 // RotateCARequest asks the controller to rotate one of its SSH CAs.
 type RotateCARequest struct {
-	Kind    string `json:"kind"`              // "user" or "host"
-	Overlap string `json:"overlap,omitempty"` // Go duration the old key stays trusted, e.g. "24h"; default 24h, "0s" for none
+	Kind string `json:"kind"` // "user" or "host"
+	// Overlap is a Go duration, e.g. "24h" (the default), "0s" for none:
+	// for the user CA, how long the old key stays trusted; for the host
+	// CA, how long the old key keeps signing while the new one is only
+	// published (it stays trusted sshca.HostSwitchGrace more).
+	Overlap string `json:"overlap,omitempty"`
 }
 
-// DefaultCAOverlap is how long the previous CA key stays trusted after a
-// rotation when the request names no overlap.
+// DefaultCAOverlap is the overlap of a rotation whose request names none.
 const DefaultCAOverlap = 24 * time.Hour
 
 // RotatedCA answers a rotation: the new key and what is trusted now.

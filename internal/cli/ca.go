@@ -81,7 +81,8 @@ func newCAKnownHostsCmd(g *globals) *cobra.Command {
 		Short: "Print the @cert-authority line that makes OpenSSH trust every target",
 		Long: `Print a known_hosts line that trusts the controller's host CA for the
 targets you can reach (by name and as NAME.burrow): each agent's SSH server
-shows a host certificate from that CA, so OpenSSH never asks about host keys.`,
+shows a host certificate from that CA, so OpenSSH never asks about host keys.
+During a host CA rotation it prints a line for each trusted key, old and new.`,
 		Example: "  burrow ca known-hosts >> ~/.ssh/known_hosts",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -15,7 +15,7 @@ func newCARotateCmd(g *globals) *cobra.Command {
 	var overlap time.Duration
 	cmd := &cobra.Command{
 		Use:   "rotate --user|--host [--overlap 24h]",
-		Short: "Make a new CA key; the old one stays trusted for the overlap",
+		Short: "Make a new CA key (--host: published first, signing after the overlap)",
 		Long: `Rotate the user CA (which signs login certificates) or the host CA (which
 signs agents' host certificates, and the SSH gateway's).
 

@@ -126,9 +126,9 @@ func (id identity) renew(ctx context.Context, c *client.Client, minLeft time.Dur
 // through its host certificate, and after it the host keys agents
 // registered, under NAME, NAME.burrow and NAME.<org>.burrow. OpenSSH
 // checks a certificate against the CA first; the plain keys are its
-// fallback when the CA in this file is not the one that signed (right
-// after `burrow ca rotate --host`, until the next renewal rewrites the
-// file).
+// fallback when the CA in this file is not the one that signed (after
+// `burrow ca rotate --host --overlap 0s`, until the next renewal rewrites
+// the file; a staged rotation publishes the new key before it signs).
 func (id identity) writeKnownHosts(ca apitype.SSHCA, ts []apitype.Target) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by burrow: the controller's host CA, then the host keys agents registered\n")

@@ -20,7 +20,7 @@ const HostSwitchGrace = 10 * time.Minute
 
 // ErrRotationUnderWay refuses a staged host CA rotation while another is
 // under way.
-var ErrRotationUnderWay = errors.New("a host CA rotation is under way")
+var ErrRotationUnderWay = store.ErrRotationUnderWay
 
 // Rotation is what Rotate did.
 type Rotation struct {
@@ -54,25 +54,38 @@ func (a *Authority) Rotate(ctx context.Context, overlap time.Duration) (Rotation
 	}
 	now := a.now()
 	retire, trustUntil := now, now.Add(overlap)
-	if a.kind == store.CAHost && overlap > 0 {
-		if at, ok := a.switchAt(now); ok {
-			return Rotation{}, fmt.Errorf("%w: its new key signs from %s; rotate again after that, or with overlap 0 to switch at once",
-				ErrRotationUnderWay, at.UTC().Format(time.RFC3339))
-		}
+	switch {
+	case a.kind == store.CAHost && overlap > 0:
 		retire, trustUntil = now.Add(overlap), now.Add(overlap+HostSwitchGrace)
+	case a.kind == store.CAHost:
+		// Retired a little in the past, so that a controller on the same
+		// store whose clock is behind does not take the key for one whose
+		// retirement lies ahead, and sign with it.
+		retire = now.Add(-ClockSkew)
 	}
 	next, err := newKey(a.kind, a.comment, now)
 	if err != nil {
 		return Rotation{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
 	}
-	if err := a.st.RotateCAKey(ctx, next, retire, trustUntil); err != nil {
+	if err := a.st.RotateCAKey(ctx, next, retire, trustUntil); errors.Is(err, store.ErrRotationUnderWay) {
+		a.Reload(ctx) // for the time to name; on error the old view still has one
+		if at, ok := a.switchAt(now); ok {
+			return Rotation{}, fmt.Errorf("sshca: %w: its new key signs from %s; rotate again after that, or with overlap 0 to switch at once",
+				ErrRotationUnderWay, at.UTC().Format(time.RFC3339))
+		}
+		return Rotation{}, fmt.Errorf("sshca: %w; rotate again after its new key signs, or with overlap 0 to switch at once", ErrRotationUnderWay)
+	} else if err != nil {
 		return Rotation{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
 	}
 	if _, err := a.Reload(ctx); err != nil {
 		return Rotation{}, err
 	}
 	next.Private = nil
-	return Rotation{Key: next, SignsFrom: retire, PreviousTrustedUntil: trustUntil}, nil
+	signsFrom := retire
+	if signsFrom.Before(now) {
+		signsFrom = now
+	}
+	return Rotation{Key: next, SignsFrom: signsFrom, PreviousTrustedUntil: trustUntil}, nil
 }
 
 // switchAt returns when a staged rotation's new key starts signing, if

@@ -1,6 +1,7 @@
 package sshca
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -170,10 +171,7 @@ func TestRotateHostStaged(t *testing.T) {
 	clk.advance(time.Hour - time.Second)
 	checkSignedBy(t, host, oldPub)
 	clk.advance(time.Second) // the switch; no Reload needed
-	newPub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rot.Key.Public))
-	if err != nil {
-		t.Fatal(err)
-	}
+	newPub := parseAuthorized(t, rot.Key.Public)
 	checkSignedBy(t, host, newPub)
 	if !sameKey(host.PublicKey(), newPub) {
 		t.Error("PublicKey is not the new key after the switch")
@@ -204,8 +202,7 @@ func TestRotateHostStaged(t *testing.T) {
 	if got := host.TrustedKeys(); !slices.Equal(got, []string{now.Key.Public}) {
 		t.Errorf("after switching at once TrustedKeys = %q, want %q only (not %q)", got, now.Key.Public, staged.Key.Public)
 	}
-	nowPub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(now.Key.Public))
-	checkSignedBy(t, host, nowPub)
+	checkSignedBy(t, host, parseAuthorized(t, now.Key.Public))
 	if at, ok := host.NextChange(); ok {
 		t.Errorf("NextChange = %v after switching at once, want none", at)
 	}
@@ -268,4 +265,71 @@ func TestNextChange(t *testing.T) {
 			t.Errorf("at %v NextChange = %v, %v; want %v", clk.now(), end, ok, c.want)
 		}
 	}
+}
+
+// TestRotateHostStagedAtOnce: of staged host CA rotations started
+// together, the store lets exactly one through.
+func TestRotateHostStagedAtOnce(t *testing.T) {
+	st := openStore(t)
+	host, err := OpenHost(t.Context(), st, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, under atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			_, err := host.Rotate(t.Context(), time.Hour)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrRotationUnderWay):
+				under.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || under.Load() != 7 {
+		t.Errorf("%d rotations went through and %d were refused, want 1 and 7", ok.Load(), under.Load())
+	}
+	if n := len(host.TrustedKeys()); n != 2 {
+		t.Errorf("%d host CA keys trusted, want 2", n)
+	}
+}
+
+// TestRotateAtOnceSkewedClocks: after a rotation without overlap on a
+// controller whose clock is ahead, one on the same store whose clock is
+// behind signs with the new key as soon as it reloads, for both CAs.
+func TestRotateAtOnceSkewedClocks(t *testing.T) {
+	for _, open := range []func(context.Context, store.Store, func() time.Time) (*Authority, error){Open, OpenHost} {
+		st := openStore(t)
+		ahead := func() time.Time { return epoch.Add(5 * time.Second) }
+		a, err := open(t.Context(), st, ahead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := open(t.Context(), st, func() time.Time { return epoch })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rot, err := a.Rotate(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		checkSignedBy(t, b, parseAuthorized(t, rot.Key.Public))
+	}
+}
+
+func parseAuthorized(t *testing.T, line string) ssh.PublicKey {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -157,15 +157,15 @@ func load(keys []store.CAKey, now time.Time) (*keySet, error) {
 	return ks, nil
 }
 
-// signer is the key that signs at now: a retired key whose retirement
-// still lies ahead (a staged rotation's predecessor; the soonest one,
-// should there be several), else the current key.
-func (ks *keySet) signer(now time.Time) ssh.Signer {
+// signer is the key that signs at now: for the host CA, a retired key
+// whose retirement still lies ahead (a staged rotation's predecessor; the
+// soonest one, should there be several), else the current key.
+func (ks *keySet) signer(now time.Time, staged bool) ssh.Signer {
 	pick := -1
 	for i, k := range ks.keys {
 		switch {
 		case ks.signers[i] == nil:
-		case k.RetiredAt != nil && k.RetiredAt.After(now):
+		case staged && k.RetiredAt != nil && k.RetiredAt.After(now):
 			if pick < 0 || ks.keys[pick].RetiredAt == nil || k.RetiredAt.Before(*ks.keys[pick].RetiredAt) {
 				pick = i
 			}
@@ -213,7 +213,9 @@ func authorizedKey(pub ssh.PublicKey, comment string) string {
 func (a *Authority) PublicKey() ssh.PublicKey { return a.signer().PublicKey() }
 
 // signer is the CA key that signs now.
-func (a *Authority) signer() ssh.Signer { return a.cur.Load().signer(a.now()) }
+func (a *Authority) signer() ssh.Signer {
+	return a.cur.Load().signer(a.now(), a.kind == store.CAHost)
+}
 
 // UserCAKeys returns the authorized_keys lines of every user CA whose
 // certificates are accepted now: the current one and retired ones still in

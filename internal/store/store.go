@@ -18,6 +18,9 @@ var (
 	ErrExpired   = errors.New("expired")
 	ErrExhausted = errors.New("no uses left")
 	ErrRevoked   = errors.New("revoked")
+	// ErrRotationUnderWay refuses a staged CA rotation while another
+	// one's switch still lies ahead (RotateCAKey).
+	ErrRotationUnderWay = errors.New("a staged rotation is under way")
 )
 
 // Token is an API or agent credential. Only the SHA-256 of the secret is
@@ -255,10 +258,12 @@ type Store interface {
 	// next.Kind (RetiredAt = retiredAt, TrustedUntil = trustedUntil), and
 	// any key whose retirement is scheduled after retiredAt (their
 	// TrustedUntil only ever shrinks), and inserts next as the new current
-	// key. retiredAt may lie ahead: the retired key signs until then (a
-	// staged host CA rotation). ErrNotFound if the kind has no current key
-	// (create the first with CreateCAKey); ErrConflict if next.ID exists.
-	// next's RetiredAt and TrustedUntil are ignored.
+	// key. retiredAt may lie ahead of next.CreatedAt (now): the retired key
+	// signs until then (a staged host CA rotation); such a rotation gets
+	// ErrRotationUnderWay, changing nothing, while a key's retirement still
+	// lies ahead of now. ErrNotFound if the kind has no current key (create
+	// the first with CreateCAKey); ErrConflict if next.ID exists. next's
+	// RetiredAt and TrustedUntil are ignored.
 	RotateCAKey(ctx context.Context, next CAKey, retiredAt, trustedUntil time.Time) error
 
 	// AddUserKey registers k; ErrConflict if the ID or the Fingerprint

@@ -12,7 +12,8 @@ import (
 // RotateCAKey retires the current key of next.Kind, and any whose
 // retirement is scheduled after retiredAt, and inserts next as the current
 // one, in one transaction; store.ErrNotFound if the kind has no current
-// key, store.ErrConflict if next.ID exists. A retired key's trust is never
+// key, store.ErrConflict if next.ID exists, store.ErrRotationUnderWay for
+// a staged rotation while another is. A retired key's trust is never
 // extended.
 func (db *DB) RotateCAKey(ctx context.Context, next store.CAKey, retiredAt, trustedUntil time.Time) error {
 	err := inTx(ctx, db.write, func(tx *sql.Tx) error {
@@ -22,6 +23,16 @@ func (db *DB) RotateCAKey(ctx context.Context, next store.CAKey, retiredAt, trus
 		}
 		if current == 0 {
 			return sql.ErrNoRows
+		}
+		if retiredAt.After(next.CreatedAt) {
+			var staged int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_keys WHERE kind = ? AND retired_at > ?`,
+				next.Kind, toDB(next.CreatedAt)).Scan(&staged); err != nil {
+				return err
+			}
+			if staged > 0 {
+				return store.ErrRotationUnderWay
+			}
 		}
 		_, err := tx.ExecContext(ctx,
 			`UPDATE ca_keys SET retired_at = ?, trusted_until = MIN(COALESCE(trusted_until, ?), ?)

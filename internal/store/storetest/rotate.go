@@ -30,14 +30,19 @@ func testCAKeyRotate(t *testing.T, s store.Store) {
 }
 
 // testCAKeyRotateStaged: a retirement may be scheduled ahead (a staged
-// host CA rotation); a later rotation retiring at an earlier time retires
-// that key too, and only ever shortens its trust.
+// host CA rotation), which refuses another staged rotation until then; a
+// rotation retiring at once retires that key too, and only ever shortens
+// its trust.
 func testCAKeyRotateStaged(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	h1 := caKey("h1", store.CAHost, 0)
 	must(t, "CreateCAKey h1", s.CreateCAKey(ctx, h1))
 	h2 := caKey("h2", store.CAHost, time.Minute)
 	must(t, "RotateCAKey h2", s.RotateCAKey(ctx, h2, at(time.Hour), at(time.Hour+10*time.Minute)))
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{retired(h1, time.Hour, time.Hour+10*time.Minute), h2})
+	// Another staged rotation before h1's retirement: refused, nothing changes.
+	checkErr(t, "a second staged RotateCAKey",
+		s.RotateCAKey(ctx, caKey("hx", store.CAHost, 90*time.Second), at(2*time.Hour), at(3*time.Hour)), store.ErrRotationUnderWay)
 	checkCAKeys(t, s, store.CAHost, []store.CAKey{retired(h1, time.Hour, time.Hour+10*time.Minute), h2})
 	h3 := caKey("h3", store.CAHost, 2*time.Minute)
 	must(t, "RotateCAKey h3", s.RotateCAKey(ctx, h3, at(2*time.Minute), at(2*time.Minute)))
