@@ -88,6 +88,7 @@ QUICK=0
 DURATION="" STREAMS="" RTT_N="" CONNS_N="" CONNS_C=""
 SSH_RUNS="" XFER_MIB="" XFER_RUNS="" ECHO_N="" ECHO_GAP=""
 KEEP=0
+DEV_AGENT=""
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--out) OUT="$2"; shift 2 ;;
@@ -343,6 +344,7 @@ BURROW_VERSION="n/a"
 BURROW_ERR=""
 DEV_TARGET=bench
 DEV_EXTRA=() # more arguments of `burrow dev`
+DEV_AGENT_TLS_FLAG=0 # whether $BURROW_BIN's dev has --agent-tls
 DEV_PORT=""  # its main port, set by start_burrow_dev
 
 # ensure_burrow_bin: build cmd/burrow once unless --burrow was given.
@@ -359,6 +361,15 @@ ensure_burrow_bin() {
 	[[ -x $BURROW_BIN ]] || { BURROW_ERR="skipped: $BURROW_BIN is not executable"; return 1; }
 	BURROW_VERSION=$(timeout 10 "$BURROW_BIN" version 2>/dev/null | head -n1 || true)
 	[[ -n $BURROW_VERSION ]] || BURROW_VERSION="n/a"
+	# Binaries from before in-process dev agents have no --agent-tls: their
+	# agent always uses TLS, whatever --dev-agent says.
+	local help
+	help=$(timeout 10 "$BURROW_BIN" dev --help 2>/dev/null || true)
+	if [[ $help == *--agent-tls* ]]; then
+		DEV_AGENT_TLS_FLAG=1
+	elif [[ $DEV_AGENT == in-process ]]; then
+		DEV_AGENT="tls (this binary predates in-process dev agents)"
+	fi
 }
 
 # start_burrow_dev NAME: start `burrow dev` (target $DEV_TARGET) with a data
@@ -372,11 +383,7 @@ start_burrow_dev() {
 	cport=$(freeport)
 	mkdir -p "$WORK/burrow-data-$name"
 	local agent_args=()
-	# Binaries from before in-process dev agents have no --agent-tls: their
-	# agent always used TLS.
-	if [[ $DEV_AGENT == tls ]] && "$BURROW_BIN" dev --help 2>/dev/null | grep -q -- --agent-tls; then
-		agent_args=(--agent-tls)
-	fi
+	[[ $DEV_AGENT == tls && $DEV_AGENT_TLS_FLAG == 1 ]] && agent_args=(--agent-tls)
 	start "burrow-dev-$name" "$BURROW_BIN" dev --log-level warn --data-dir "$WORK/burrow-data-$name" \
 		--listen "127.0.0.1:$cport" --name "$DEV_TARGET" "${agent_args[@]}" "${DEV_EXTRA[@]}"
 	DEV_PORT=$cport

@@ -73,9 +73,10 @@ type Options struct {
 	Targets []Target
 	// Labels describe the agent in inventory.
 	Labels map[string]string
-	// Dial, if set, connects to the controller in the same process without
-	// TLS (burrow dev: Controller.DialInProcess). URL still names it.
-	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// InProcessDial, if set, connects to a controller in this same process
+	// (burrow dev: Controller.DialInProcess), and the connection gets no
+	// TLS: it must never leave the process. URL still names the controller.
+	InProcessDial func(ctx context.Context, addr string) (net.Conn, error)
 	// TLS says how to trust the controller; a fingerprint in Token or in
 	// the saved state is used when neither field is set.
 	TLS tlsutil.ClientOptions

@@ -30,8 +30,8 @@ func (a *Agent) dial() (*grpc.ClientConn, error) {
 			Backoff:           grpcbackoff.Config{BaseDelay: a.opts.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: a.opts.MaxBackoff},
 			MinConnectTimeout: 10 * time.Second,
 		}))
-	if a.opts.Dial != nil {
-		opts = append(opts, grpc.WithContextDialer(a.opts.Dial))
+	if a.opts.InProcessDial != nil {
+		opts = append(opts, grpc.WithContextDialer(a.opts.InProcessDial))
 	}
 	return grpc.NewClient(a.addr, opts...)
 }
@@ -39,7 +39,7 @@ func (a *Agent) dial() (*grpc.ClientConn, error) {
 // credentials is TLS checked as trust says, or none for a controller in
 // the same process.
 func (a *Agent) credentials() (credentials.TransportCredentials, error) {
-	if a.opts.Dial != nil {
+	if a.opts.InProcessDial != nil {
 		return insecure.NewCredentials(), nil
 	}
 	tlsOpts := a.trust()

@@ -483,7 +483,7 @@ func TestGatewayStreamsOutliveRestart(t *testing.T) {
 // sessions keep every byte and the half-close, and it rejoins after a stop.
 func TestInProcessAgent(t *testing.T) {
 	s := burrowtest.Start(t)
-	a := s.StartAgent("web-1", func(o *agent.Options) { o.Dial = s.Controller().DialInProcess })
+	a := s.StartAgent("web-1", func(o *agent.Options) { o.InProcessDial = s.Controller().DialInProcess })
 	port := burrowtest.Echo(t)
 	c := s.Client(s.AdminToken)
 	echoHalfClose(t, c.DialPortForward, port, 8<<20)

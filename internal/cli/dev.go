@@ -84,7 +84,7 @@ func runDev(ctx context.Context, g *globals, o devOptions) error {
 		// in-process never saved the fingerprint.
 		ao.TLS = tlsutil.ClientOptions{Fingerprint: c.Fingerprint()}
 	} else {
-		ao.Dial = c.DialInProcess
+		ao.InProcessDial = c.DialInProcess
 	}
 	a, err := agent.New(ao)
 	if err != nil {

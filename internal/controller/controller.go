@@ -464,6 +464,7 @@ func (c *Controller) shutdownSSHGateway(ctx context.Context) int {
 // never called (Run releases them itself when it returns).
 func (c *Controller) Close() error {
 	c.ln.Close()
+	c.inProcess.Close()
 	c.closeSSHListener()
 	c.dialer.Close()
 	return c.st.Close()

@@ -53,8 +53,9 @@ func fileConn(fd int, name string) (net.Conn, error) {
 	return conn, nil
 }
 
-// inProcessConn names its ends "in-process" (in logs, as the agent's peer
-// address) rather than a socket pair's empty names.
+// inProcessConn, the controller's end of the pair, names both addresses
+// "in-process" (in logs, as the agent's peer address) rather than a socket
+// pair's empty names.
 type inProcessConn struct{ net.Conn }
 
 func (inProcessConn) LocalAddr() net.Addr  { return inProcessAddr{} }
