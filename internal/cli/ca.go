@@ -51,13 +51,13 @@ func newCACmd(g *globals) *cobra.Command {
 		Short: "Print the user CA keys for an OpenSSH sshd's TrustedUserCAKeys file",
 		Long: `Print the SSH user CA public keys that burrow certificates are signed
 with, as a TrustedUserCAKeys file for a machine's own OpenSSH sshd, with a
-comment header saying where to put it. Name the CA with --user (the only
-one there is for now).`,
+comment header saying where to put it. Name the CA with --user (the host
+CA is for clients: burrow ca known-hosts).`,
 		Example: "  burrow ca export --user | sudo tee /etc/ssh/burrow_user_ca.pub",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !user {
-				return errors.New("say which CA to export: --user (the user CA that signs login certificates; a host CA is not there yet)")
+				return errors.New("say which CA to export: --user (the user CA that signs login certificates; for the host CA, use burrow ca known-hosts)")
 			}
 			c, err := newClient()
 			if err != nil {

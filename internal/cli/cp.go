@@ -42,7 +42,8 @@ func newCpCmd(g *globals) *cobra.Command {
 		Use:   "cp [-r] SOURCE... DEST",
 		Short: "Copy files to or from a target (over SFTP)",
 		Long: `Copy files between this machine and a target, like scp. A remote path is
-[USER@]TARGET:PATH, relative to the login's home directory. Modes and
+[USER@]TARGET:PATH, relative to the login's home directory (TARGET may
+also be NAME.burrow, NAME.<org>.burrow or NAME.<org>). Modes and
 modification times are kept; -r copies folders. A progress bar is shown
 when standard error is a terminal.
 

@@ -39,7 +39,9 @@ func newPortForwardCmd(g *globals) *cobra.Command {
 		Use:   "port-forward TARGET [LOCAL:]REMOTE...",
 		Short: "Forward local ports to ports on a target",
 		Long: `Listen on local ports and forward each connection to a port on the target,
-through the controller. 0:REMOTE picks a free local port and prints it.`,
+through the controller. 0:REMOTE picks a free local port and prints it.
+TARGET may also be written as OpenSSH users know it: NAME.burrow,
+NAME.<org>.burrow or NAME.<org>.`,
 		Example: "  burrow port-forward web-1 8080:80 0:5432",
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,9 +79,13 @@ func portForward(ctx context.Context, g *globals, target, address, transport str
 	default:
 		return fmt.Errorf("--transport must be upgrade or gateway, not %q", transport)
 	}
-	if err := checkTarget(ctx, c, target); err != nil {
+	// Fail early, with the controller's words, when the target is unknown
+	// or offline; and name it as the controller does.
+	t, err := findTarget(ctx, c, target)
+	if err != nil {
 		return err
 	}
+	target = t.Name
 	if transport == "gateway" {
 		// The API answered; if its gRPC side does not (an HTTP/1.1-only
 		// proxy in front of the controller), the upgrade door still works.
@@ -117,24 +123,6 @@ func portForward(ctx context.Context, g *globals, target, address, transport str
 	}
 	wg.Wait()
 	return nil
-}
-
-// checkTarget fails early, with the controller's words, when the target is
-// unknown or offline.
-func checkTarget(ctx context.Context, c *client.Client, target string) error {
-	ts, err := c.Targets(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		if t.Name == target && !t.Online {
-			return fmt.Errorf("target %s is offline (last seen %s, %s ago)", target, t.LastSeen.Format(time.RFC3339), time.Since(t.LastSeen).Round(time.Second))
-		}
-		if t.Name == target {
-			return nil
-		}
-	}
-	return fmt.Errorf("no target named %s; `burrow targets` lists the ones you can reach", target)
 }
 
 // serveForward accepts local connections until ln closes; sessions still
@@ -189,8 +177,9 @@ func newProxyCmd(g *globals) *cobra.Command {
 		Long: `Connect standard input and output to PORT on TARGET through the controller.
 End of input is passed on as a half-close. Use it as an OpenSSH ProxyCommand:
   ssh -o ProxyCommand='burrow proxy %n 22' user@web-1
-TARGET may end in ".burrow" (the ssh-config wildcard). For port 22 it also
-renews the certificate that "burrow ssh-config" set up, before it expires.`,
+TARGET may also be NAME.burrow (the ssh-config wildcard), NAME.<org>.burrow
+or NAME.<org>. For port 22 it also renews the certificate that "burrow
+ssh-config" set up, before it expires.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			useConfig(config)

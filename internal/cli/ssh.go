@@ -42,7 +42,9 @@ burrow mints a key and a certificate valid for a few minutes for each
 connection and checks the target's registered host key, so there is nothing
 to set up and no host key prompt. A terminal is used when standard input is
 one and no command is given (-t forces it, -T refuses it). The exit status
-of the remote command becomes burrow's (a signal n gives 128+n).`,
+of the remote command becomes burrow's (a signal n gives 128+n).
+TARGET may also be written as OpenSSH users know it: NAME.burrow,
+NAME.<org>.burrow or NAME.<org>.`,
 		Example: `  burrow ssh web-1
   burrow ssh web-1 -- uname -a
   burrow ssh web-1 'sh -s' < script.sh

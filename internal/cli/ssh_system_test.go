@@ -61,48 +61,87 @@ func burrowCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // TestVNCForwards runs `burrow vnc --no-viewer` against a target whose
-// "VNC" port is an echo server: the printed address reaches it.
+// "VNC" port is an echo server, named as OpenSSH users know it: the printed
+// address reaches it.
 func TestVNCForwards(t *testing.T) {
 	s := burrowtest.Start(t)
 	s.StartAgent("mac-1", nil)
 	port := burrowtest.Echo(t)
 	cliEnv(t, s)
 
+	run := startForward(t, "vnc", "mac-1."+s.Controller().Org()+".burrow", "--no-viewer", "--port", strconv.Itoa(port), "--username", "admin")
+	addr := run.addr(t, regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) -> mac-1:\d+`))
+	echoThrough(t, addr)
+	if !strings.Contains(run.out.String(), "vnc://admin@"+addr) {
+		t.Errorf("vnc did not print the viewer address (without password):\n%s", run.out.String())
+	}
+	run.stop(t)
+}
+
+// TestPortForwardOrgName: port-forward takes NAME.<org> and prints the
+// target's own name.
+func TestPortForwardOrgName(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	port := burrowtest.Echo(t)
+	cliEnv(t, s)
+
+	run := startForward(t, "port-forward", "web-1."+s.Controller().Org(), "0:"+strconv.Itoa(port))
+	echoThrough(t, run.addr(t, regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> web-1:`+strconv.Itoa(port))))
+	run.stop(t)
+}
+
+// forwardRun is a CLI command that forwards until stopped.
+type forwardRun struct {
+	out    lockedBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+func startForward(t *testing.T, args ...string) *forwardRun {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- Main(ctx, []string{"vnc", "mac-1", "--no-viewer", "--port", strconv.Itoa(port), "--username", "admin"}, &out, io.Discard)
-	}()
-	addrRE := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) -> mac-1:\d+`)
-	var addr string
+	r := &forwardRun{cancel: cancel, done: make(chan int)}
+	go func() { r.done <- Main(ctx, args, &r.out, io.Discard) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+// addr waits for re's first group in the command's output.
+func (r *forwardRun) addr(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
 	deadline := time.Now().Add(burrowtest.WaitShort)
-	for addr == "" && time.Now().Before(deadline) {
-		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
-			addr = m[1]
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(r.out.String()); m != nil {
+			return m[1]
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if addr == "" {
-		t.Fatalf("vnc printed no forward:\n%s", out.String())
+	t.Fatalf("no forward printed:\n%s", r.out.String())
+	return ""
+}
+
+// stop is Ctrl-C: the command must exit 0.
+func (r *forwardRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if code := <-r.done; code != 0 {
+		t.Errorf("exited %d after Ctrl-C:\n%s", code, r.out.String())
 	}
+}
+
+// echoThrough checks that addr leads to an echo server.
+func echoThrough(t *testing.T, addr string) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	msg := []byte("RFB 003.008\n")
 	c.Write(msg)
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("through the forward: %q, %v", got, err)
-	}
-	c.Close()
-	if !strings.Contains(out.String(), "vnc://admin@"+addr) {
-		t.Errorf("vnc did not print the viewer address (without password):\n%s", out.String())
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("vnc exited %d after Ctrl-C", code)
 	}
 }
 

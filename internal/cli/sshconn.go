@@ -59,8 +59,7 @@ func (t sshTarget) hostKeyCallback() (cb ssh.HostKeyCallback, algos []string, er
 }
 
 // findTarget returns target as the controller knows it, or an error that
-// says what to do: unknown, offline since when, no shell access. name may
-// be NAME.<org>.
+// says what to do: unknown, or offline since when. name may be NAME.<org>.
 func findTarget(ctx context.Context, c *client.Client, name string) (sshTarget, error) {
 	ts, err := c.Targets(ctx)
 	if err != nil {
@@ -187,7 +186,7 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 	// or a target that stalls past the timeout ends it by closing conn.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	t0 := time.AfterFunc(cfg.Timeout, func() { conn.Close() })
-	sc, chans, reqs, err := ssh.NewClientConn(conn, target+":22", cfg)
+	sc, chans, reqs, err := ssh.NewClientConn(conn, t.Name+":22", cfg) // known_hosts knows NAME, not NAME.<org>
 	t0.Stop()
 	stop()
 	if err != nil {

@@ -25,7 +25,9 @@ func newVNCCmd(g *globals) *cobra.Command {
 system's VNC viewer on it: "open vnc://…" on macOS (Screen Sharing), vncviewer
 or xdg-open on Linux. Credentials come from the target's labels vnc-username
 and vnc-password, or from --username/--password. Without a viewer, the
-address is printed instead. The forward lasts until Ctrl-C.`,
+address is printed instead. The forward lasts until Ctrl-C.
+TARGET may also be written as OpenSSH users know it: NAME.burrow,
+NAME.<org>.burrow or NAME.<org>.`,
 		Example: "  burrow vnc mac-1\n  burrow vnc mac-1 --username admin --password '…'",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

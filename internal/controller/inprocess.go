@@ -11,7 +11,7 @@ import (
 
 // DialInProcess connects to the controller's gRPC services from the same
 // process, without TLS or a listening socket: it is how burrow dev's agent
-// reaches its controller (agent.Options.Dial). The bytes go through a
+// reaches its controller (agent.Options.InProcessDial). The bytes go through a
 // kernel socket pair, which nothing outside the process can open, so TLS
 // there would only cost CPU. Run must be serving, or ctx must end.
 func (c *Controller) DialInProcess(ctx context.Context, _ string) (net.Conn, error) {
