@@ -52,14 +52,17 @@ NAME.<org>.burrow or NAME.<org>.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			command := args[1:]
-			if len(command) > 0 && command[0] == "--" { // kept by SetInterspersed(false)
-				command = command[1:]
+			// Options may follow TARGET too, as OpenSSH takes them, up to
+			// the first word that is none (the command) or "--".
+			if err := cmd.Flags().Parse(command); err != nil {
+				return err
 			}
+			command = cmd.Flags().Args()
 			return runSSH(cmd.Context(), g, f, args[0], command)
 		},
 	}
 	fl := cmd.Flags()
-	fl.SetInterspersed(false) // flags after TARGET belong to the command
+	fl.SetInterspersed(false) // the first word after the options is the command
 	fl.StringVarP(&f.login, "login", "l", "", "user to log in as (default: your local user name)")
 	fl.BoolVarP(&f.forceTTY, "tty", "t", false, "use a terminal even when running a command")
 	fl.BoolVarP(&f.noTTY, "no-tty", "T", false, "never use a terminal")

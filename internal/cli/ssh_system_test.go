@@ -210,6 +210,20 @@ func TestSSHAndCp(t *testing.T) {
 	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "kill -TERM $$"); code != 128+15 {
 		t.Errorf("ssh killed by TERM: code %d, want 143", code)
 	}
+	// Options after TARGET, as OpenSSH takes them, up to the command or "--".
+	for _, args := range [][]string{
+		{"ssh", "web-1", "-l", login, "-T", "echo", "hi"},
+		{"ssh", "web-1", "-l", login, "--", "echo", "hi"},
+		{"ssh", "-l", login, "web-1", "echo", "hi"},
+	} {
+		if out, errOut, code := burrowCLI(t, args...); code != 0 || out != "hi\n" {
+			t.Errorf("burrow %s: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	// A command's own options stay the command's.
+	if out, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "echo", "-n", "x"); code != 0 || out != "x" {
+		t.Errorf("burrow ssh web-1 echo -n x: code %d, stdout %q", code, out)
+	}
 	// The names OpenSSH users know: NAME.burrow, NAME.<org>.burrow, NAME.<org>.
 	org := s.Controller().Org()
 	for _, name := range []string{"web-1.burrow", "web-1." + org + ".burrow", login + "@web-1." + org} {
