@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/burrow-dev/burrow/internal/auth"
+	"github.com/burrow-dev/burrow/internal/dirlock"
 	"github.com/burrow-dev/burrow/internal/sshd"
 	"github.com/burrow-dev/burrow/internal/tlsutil"
 	"github.com/burrow-dev/burrow/internal/tunnel"
@@ -230,6 +231,12 @@ func hostPort(u *url.URL) string {
 // Run joins if needed and serves until ctx ends. It returns an error only
 // when retrying cannot help (a refused join token, a bad data directory).
 func (a *Agent) Run(ctx context.Context) error {
+	// Two agents on one data dir would be one agent connected twice.
+	unlock, err := dirlock.Lock(a.opts.DataDir, "burrow agent")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := LoadState(a.opts.DataDir)
 	if err != nil {
 		return err

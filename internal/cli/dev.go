@@ -17,6 +17,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/auth"
 	"github.com/burrow-dev/burrow/internal/controller"
+	"github.com/burrow-dev/burrow/internal/dirlock"
 	"github.com/burrow-dev/burrow/internal/tlsutil"
 	"github.com/burrow-dev/burrow/internal/tunnel/tunnelpb"
 )
@@ -57,6 +58,13 @@ func runDev(ctx context.Context, g *globals, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	// Before anything is written: a second burrow dev on this data dir
+	// would take over the "dev" context and the agent's identity.
+	unlock, err := dirlock.Lock(o.dir, "burrow dev")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := controller.New(controller.Options{
 		Listen: o.listen, SSHListen: o.sshListen, DataDir: filepath.Join(o.dir, "controller"), Logger: log, DrainTimeout: 2 * time.Second,
 	})

@@ -15,8 +15,9 @@ import (
 // TestDev runs `burrow dev` as the README's newcomer does, in a namespace
 // of its own (loopback only): the machine shows up as an online target,
 // `burrow ssh` runs a command on it and `burrow cp` moves 32 MiB both ways
-// intact (its agent reaches the controller in-process), Ctrl-C stops it
-// cleanly, and a second start reuses the data dir without another join.
+// intact (its agent reaches the controller in-process), a second one on the
+// same data dir is refused, Ctrl-C stops it cleanly, and a new start reuses
+// the data dir without another join.
 func TestDev(t *testing.T) {
 	topo := newTopology(t)
 	c := newCluster(t, topo)
@@ -44,6 +45,14 @@ func TestDev(t *testing.T) {
 		t.Errorf("burrow dev did not print the next commands:\n%s", out)
 	}
 
+	// A second burrow dev on the same data dir is refused before it
+	// touches anything: the dev context still leads to the first.
+	if r := devRun("dev", "--data-dir", data, "--name", "devbox", "--listen", "127.0.0.1:18444"); r.exitCode != 1 || !strings.Contains(r.stderr, "in use by another burrow dev") {
+		t.Errorf("a second burrow dev on the same data dir: want exit 1 saying it is in use, got %v", r)
+	}
+	if r := devRun("targets"); r.err != nil {
+		t.Errorf("the dev context after a refused second burrow dev: %v", r)
+	}
 	if r := devRun("ssh", "devbox", "--", "echo $((6*7)); exit 3"); r.exitCode != 3 || r.stdout != "42\n" {
 		t.Errorf("burrow ssh devbox: want 42 and exit 3, got %v", r)
 	}
