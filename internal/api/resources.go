@@ -261,10 +261,17 @@ func (a *API) CreateJoinToken(ctx context.Context, req apitype.CreateJoinTokenRe
 }
 
 func (a *API) newJoinToken(ctx context.Context, req apitype.CreateJoinTokenRequest) (apitype.JoinToken, error) {
-	if req.TTL <= 0 {
+	switch {
+	case req.TTL < 0:
+		return apitype.JoinToken{}, apitype.Errorf(apitype.CodeInvalid, "ttl must not be negative")
+	case req.TTL > apitype.MaxJoinTokenTTL:
+		return apitype.JoinToken{}, apitype.Errorf(apitype.CodeInvalid, "ttl %v: a join token lives at most %v; make a new one when it runs out", req.TTL, apitype.MaxJoinTokenTTL)
+	case req.MaxUses < 0:
+		return apitype.JoinToken{}, apitype.Errorf(apitype.CodeInvalid, "max_uses must not be negative")
+	case req.TTL == 0:
 		req.TTL = time.Hour
 	}
-	if req.MaxUses <= 0 {
+	if req.MaxUses == 0 {
 		req.MaxUses = 1
 	}
 	now := a.opts.Now()

@@ -70,9 +70,13 @@ type JoinToken struct {
 
 // CreateJoinTokenRequest is the body of POST /v1/join-tokens.
 type CreateJoinTokenRequest struct {
-	TTL     time.Duration `json:"ttl"`
-	MaxUses int           `json:"max_uses"`
+	TTL     time.Duration `json:"ttl"`      // 0: one hour; at most MaxJoinTokenTTL
+	MaxUses int           `json:"max_uses"` // 0: one
 }
+
+// MaxJoinTokenTTL bounds a join token's life: it is a bearer secret that
+// makes agents, so it should not lie around.
+const MaxJoinTokenTTL = 30 * 24 * time.Hour
 
 // Ticket is a short-lived, single-use credential for clients (browsers)
 // that cannot set an Authorization header on a WebSocket request.

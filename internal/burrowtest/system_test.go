@@ -174,6 +174,15 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("malformed requests", func(t *testing.T) { malformed(t, s, member.Secret, port) })
+	t.Run("join token out of bounds", func(t *testing.T) {
+		for _, req := range []apitype.CreateJoinTokenRequest{
+			{TTL: -time.Hour}, {TTL: apitype.MaxJoinTokenTTL + time.Second}, {MaxUses: -5},
+		} {
+			if _, err := admin.CreateJoinToken(ctxShort(t), req); apitype.ErrorCode(err) != apitype.CodeInvalid {
+				t.Errorf("join token %+v: got %v, want invalid", req, err)
+			}
+		}
+	})
 	t.Run("join token past its uses", func(t *testing.T) {
 		join, err := s.Controller().CreateJoinToken(ctxShort(t), time.Hour, 1)
 		if err != nil {

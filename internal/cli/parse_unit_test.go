@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -282,5 +283,21 @@ func TestKnownHostsNames(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(id.knownHosts()); strings.Contains(string(b), "evil") {
 		t.Errorf("an org that is no name went into known_hosts:\n%s", b)
+	}
+}
+
+// TestJoinTokenCreateRefusesBadFlags: a lifetime or a use count that makes
+// no sense is refused, naming the flag, before the controller is asked.
+func TestJoinTokenCreateRefusesBadFlags(t *testing.T) {
+	t.Setenv("BURROW_CONFIG", filepath.Join(t.TempDir(), "config.yaml"))
+	t.Setenv("BURROW_URL", "https://127.0.0.1:1") // nothing listens: asking would fail otherwise
+	t.Setenv("BURROW_TOKEN", "brw_unused")
+	for _, args := range [][]string{{"--uses", "0"}, {"--uses=-5"}, {"--ttl", "-1h"}, {"--ttl", "0s"}} {
+		root := newRoot(io.Discard, io.Discard)
+		root.SetArgs(append([]string{"join-token", "create"}, args...))
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), strings.SplitN(args[0], "=", 2)[0]) {
+			t.Errorf("join-token create %v: err = %v, want one naming the flag", args, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/burrow-dev/burrow/internal/apitype"
+	"github.com/burrow-dev/burrow/internal/client"
 )
 
 func newTokenCmd(g *globals) *cobra.Command {
@@ -129,7 +130,17 @@ func newJoinTokenCmd(g *globals) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create", Short: "Create a join token for `burrow agent --token`", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient()
+			if req.TTL <= 0 {
+				return fmt.Errorf("--ttl %v: a join token needs a lifetime, e.g. 1h", req.TTL)
+			}
+			if req.MaxUses < 1 {
+				return fmt.Errorf("--uses %d: at least one agent must be able to join with it", req.MaxUses)
+			}
+			cfg, err := clientConfig("")
+			if err != nil {
+				return err
+			}
+			c, err := client.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -141,11 +152,12 @@ func newJoinTokenCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(t)
 			}
 			fmt.Fprintln(g.stdout, t.Secret)
-			fmt.Fprintf(g.stderr, "join token %s: %d use(s), expires %s. On the agent's machine:\n  burrow agent --url URL --token <the token above>\n", t.ID, t.MaxUses, t.ExpiresAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(g.stderr, "join token %s: %d use(s), expires %s. On the agent's machine:\n  burrow agent --url %s --token <the token above>\n",
+				t.ID, t.MaxUses, t.ExpiresAt.UTC().Format(time.RFC3339), cfg.URL)
 			return nil
 		},
 	}
-	create.Flags().DurationVar(&req.TTL, "ttl", time.Hour, "how long the token can be used")
+	create.Flags().DurationVar(&req.TTL, "ttl", time.Hour, "how long the token can be used (at most 720h)")
 	create.Flags().IntVar(&req.MaxUses, "uses", 1, "how many agents may join with it")
 	create.Flags().StringVarP(&output, "output", "o", "", "json for the whole record")
 	cmd.AddCommand(create)
