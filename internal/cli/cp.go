@@ -80,6 +80,7 @@ func isTerminal(w io.Writer) bool {
 // copier copies between the local file system and one SFTP session.
 type copier struct {
 	sftp      *sftp.Client
+	target    string // the remote side, for messages
 	recursive bool
 	progress  bool
 	resume    bool
@@ -132,7 +133,7 @@ func runCp(ctx context.Context, g *globals, cp *copier, login string, srcs []str
 		return fmt.Errorf("sftp on %s: %w", remote.target, err)
 	}
 	defer client.Close()
-	cp.sftp = client
+	cp.sftp, cp.target = client, remote.target
 	stop := context.AfterFunc(ctx, func() { client.Close() })
 	defer stop()
 	for _, s := range srcs {
@@ -220,8 +221,11 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 	}
 	if from < st.Size() || st.Size() == 0 {
 		out, err := c.sftp.OpenFile(dst, flags)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("create %s:%s: there is no directory %s on %s", c.target, dst, path.Dir(dst), c.target)
+		}
 		if err != nil {
-			return fmt.Errorf("create %s: %w", dst, err)
+			return fmt.Errorf("create %s:%s: %w", c.target, dst, err)
 		}
 		if from > 0 { // a pipe cannot seek, nor need it
 			if _, err := out.Seek(from, io.SeekStart); err != nil {
@@ -259,8 +263,12 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	if lst, err := os.Stat(dst); err == nil && lst.IsDir() || intoDir {
+	lst, err := os.Stat(dst)
+	switch {
+	case err == nil && lst.IsDir() || intoDir:
 		dst = filepath.Join(dst, path.Base(src))
+	case errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(dst, string(filepath.Separator)):
+		return fmt.Errorf("%s: no such directory", dst)
 	}
 	if !st.IsDir() {
 		return c.getFile(src, dst, st)
@@ -311,6 +319,9 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 	}
 	if from < st.Size() || st.Size() == 0 {
 		out, err := os.OpenFile(dst, flags, st.Mode().Perm()|0o200)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("create %s: there is no directory %s", dst, filepath.Dir(dst))
+		}
 		if err != nil {
 			return err
 		}

@@ -237,6 +237,7 @@ func TestSSHAndCp(t *testing.T) {
 	}{
 		{[]string{"ssh", "nosuch", "true"}, "no target named nosuch"},
 		{[]string{"ssh", "web-1.other-org", "true"}, "no target named web-1.other-org"},
+		{[]string{"ssh", "web;rm", "true"}, `target "web;rm" is not a valid name`},
 		{[]string{"ssh", "closed", "true"}, "no shell access"},
 		{[]string{"ssh", "-l", "no-such-user-x", "web-1", "true"}, "may not log in as"},
 	} {
@@ -255,6 +256,23 @@ func TestSSHAndCp(t *testing.T) {
 	up := filepath.Join(dir, "up.bin")
 	if _, errOut, code := burrowCLI(t, "cp", "-l", login, src, "web-1."+org+".burrow:"+up); code != 0 {
 		t.Fatalf("cp up: %d %s", code, errOut)
+	}
+	// A directory that is not there is named, on the side it is missing.
+	missing := filepath.Join(dir, "missing")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cp", "-l", login, src, "web-1:" + missing + "/"}, "there is no directory " + missing + " on web-1"},
+		{[]string{"cp", "-l", login, "web-1:" + up, missing + "/"}, missing + "/: no such directory"},
+		{[]string{"cp", "-l", login, "web-1:" + up, missing + "/x/y"}, "there is no directory " + missing + "/x"},
+	} {
+		if _, errOut, code := burrowCLI(t, c.args...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("burrow %s: code %d, stderr %q, want it to say %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("a refused copy created %s: %v", missing, err)
 	}
 	down := filepath.Join(dir, "down")
 	os.Mkdir(down, 0o755)

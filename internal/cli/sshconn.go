@@ -22,6 +22,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/client"
 	"github.com/burrow-dev/burrow/internal/sshca"
+	"github.com/burrow-dev/burrow/internal/tunnel"
 )
 
 // sessionCertTTL is the life of the certificate `burrow ssh` and `burrow
@@ -61,6 +62,9 @@ func (t sshTarget) hostKeyCallback() (cb ssh.HostKeyCallback, algos []string, er
 // findTarget returns target as the controller knows it, or an error that
 // says what to do: unknown, or offline since when. name may be NAME.<org>.
 func findTarget(ctx context.Context, c *client.Client, name string) (sshTarget, error) {
+	if err := tunnel.ValidName(name); err != nil {
+		return sshTarget{}, fmt.Errorf("target %v", err)
+	}
 	ts, err := c.Targets(ctx)
 	if err != nil {
 		return sshTarget{}, err
