@@ -59,8 +59,10 @@ offline learns it when it reconnects. Admin only.`,
 			if out.SignsFrom.After(out.CreatedAt) {
 				fmt.Fprintf(g.stdout, "it signs from %s; the previous key signs until then and is trusted until %s\n",
 					out.SignsFrom.Format(time.RFC3339), out.PreviousTrustedUntil.Format(time.RFC3339))
-			} else {
+			} else if out.PreviousTrustedUntil.After(out.CreatedAt) {
 				fmt.Fprintf(g.stdout, "it signs from now on; the previous key is trusted until %s\n", out.PreviousTrustedUntil.Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(g.stdout, "it signs from now on; the previous key is no longer trusted\n")
 			}
 			fmt.Fprintf(g.stdout, "trusted now:\n")
 			for _, k := range out.Trusted {
@@ -68,9 +70,9 @@ offline learns it when it reconnects. Admin only.`,
 			}
 			switch {
 			case host && out.SignsFrom.After(out.CreatedAt):
-				fmt.Fprintf(g.stdout, "refresh known_hosts filled from `burrow ca known-hosts` before %s (burrow ssh-config's refresh themselves)\n", out.SignsFrom.Format(time.RFC3339))
+				fmt.Fprintf(g.stdout, "refresh known_hosts filled from `burrow ca known-hosts` before %s (burrow ssh-config's refresh at their next certificate renewal, or when `burrow ssh-config` runs)\n", out.SignsFrom.Format(time.RFC3339))
 			case host:
-				fmt.Fprintf(g.stdout, "targets and the SSH gateway present certificates from the new key now: refresh known_hosts filled from `burrow ca known-hosts` (burrow ssh-config's refresh themselves)\n")
+				fmt.Fprintf(g.stdout, "targets and the SSH gateway present certificates from the new key now: refresh known_hosts filled from `burrow ca known-hosts`, and run `burrow ssh-config` where it is used (its known hosts fall back to the targets' plain keys until their next renewal)\n")
 			default:
 				fmt.Fprintf(g.stdout, "machines' own sshd trusting burrow: refresh TrustedUserCAKeys with `burrow ca export --user` before %s (agents with --sshd-user-ca-file do it themselves)\n", out.PreviousTrustedUntil.Format(time.RFC3339))
 			}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,8 +98,33 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Use:   "version",
 		Short: "Print burrow's version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(g.stdout, "burrow "+Version) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(g.stdout, "burrow "+versionString()) },
 	}
+}
+
+// versionString is Version, and for a build without one (go build, go
+// run) the commit it was built from when Go recorded it, and Go's version.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	v := Version
+	if v == "dev" {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && len(s.Value) >= 12:
+				rev = s.Value[:12]
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "+dirty"
+			}
+		}
+		if rev != "" {
+			v += " (git " + rev + dirty + ")"
+		}
+	}
+	return v + ", " + bi.GoVersion
 }
 
 // dataDir is $XDG_DATA_HOME/burrow/<sub>, or ~/.local/share/burrow/<sub>.

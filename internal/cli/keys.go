@@ -26,7 +26,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 func newKeysAddCmd(g *globals) *cobra.Command {
 	var name string
 	add := &cobra.Command{
-		Use:   "add FILE.pub",
+		Use:   "add FILE.pub|-",
 		Short: "Register a public key (a .pub file, or - for stdin) for gateway logins with this token",
 		Long: "Register a plain SSH public key so that the gateway accepts it for `ssh -J`.\n" +
 			"The key is bound to the token you are logged in with: it stops working when\n" +

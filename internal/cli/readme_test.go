@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -22,6 +23,7 @@ func TestReadmeReference(t *testing.T) {
 	root := newRoot(io.Discard, io.Discard)
 	seen := map[*cobra.Command]bool{}
 	flagRE := regexp.MustCompile(`(?:^|[\s\[])(--?[a-z][a-z-]*)`)
+	defaultRE := regexp.MustCompile(`\[--([a-z][a-z-]*) ([^\]\s]+)\]`)
 	for _, line := range strings.Split(ref, "\n") {
 		if !strings.HasPrefix(line, "burrow ") {
 			continue
@@ -36,6 +38,20 @@ func TestReadmeReference(t *testing.T) {
 			name := strings.TrimLeft(m[1], "-")
 			if cmd.Flags().Lookup(name) == nil && cmd.Flags().ShorthandLookup(name) == nil && cmd.InheritedFlags().Lookup(name) == nil {
 				t.Errorf("README line %q: %s has no flag %s", line, cmd.CommandPath(), m[1])
+			}
+		}
+		// "[--flag VALUE]" shows the default, unless VALUE is a
+		// placeholder (capitals) or a choice (a|b, a,b).
+		for _, m := range defaultRE.FindAllStringSubmatch(line, -1) {
+			f, v := cmd.Flags().Lookup(m[1]), m[2]
+			placeholder := strings.ToUpper(v) == v && strings.ToLower(v) != v
+			if f == nil || placeholder || strings.ContainsAny(v, "|,") {
+				continue
+			}
+			d1, err1 := time.ParseDuration(v)
+			d2, err2 := time.ParseDuration(f.DefValue)
+			if f.DefValue != v && (err1 != nil || err2 != nil || d1 != d2) {
+				t.Errorf("README line %q: --%s shows %q, but its default is %q", line, m[1], m[2], f.DefValue)
 			}
 		}
 	}

@@ -223,17 +223,20 @@ host keys agents registered, so there is never a host key prompt.`,
 				_, err := io.WriteString(g.stdout, block)
 				return err
 			}
+			try := "ssh " // OpenSSH reads ~/.ssh/config by itself, any other file with -F
 			if sshConfig == "" {
 				home, err := os.UserHomeDir()
 				if err != nil {
 					return err
 				}
 				sshConfig = filepath.Join(home, ".ssh", "config")
+			} else {
+				try += "-F " + sshConfig + " "
 			}
 			if err := writeSSHConfig(sshConfig, ctxName, block); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Wrote %d targets of context %s to %s. Try: ssh %s\n", len(ts), ctxName, sshConfig, firstTarget(ts))
+			fmt.Fprintf(g.stdout, "Wrote %d target(s) of context %s to %s. Try: %s%s\n", len(ts), ctxName, sshConfig, try, firstTarget(ts))
 			return nil
 		},
 	}

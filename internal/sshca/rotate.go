@@ -69,11 +69,12 @@ func (a *Authority) Rotate(ctx context.Context, overlap time.Duration) (Rotation
 	}
 	if err := a.st.RotateCAKey(ctx, next, retire, trustUntil); errors.Is(err, store.ErrRotationUnderWay) {
 		a.Reload(ctx) // for the time to name; on error the old view still has one
+		// Said to the admin as it is: no package prefix.
 		if at, ok := a.switchAt(now); ok {
-			return Rotation{}, fmt.Errorf("sshca: %w: its new key signs from %s; rotate again after that, or with overlap 0 to switch at once",
+			return Rotation{}, fmt.Errorf("%w: its new key signs from %s; rotate again after that, or with overlap 0s to switch at once",
 				ErrRotationUnderWay, at.UTC().Format(time.RFC3339))
 		}
-		return Rotation{}, fmt.Errorf("sshca: %w; rotate again after its new key signs, or with overlap 0 to switch at once", ErrRotationUnderWay)
+		return Rotation{}, fmt.Errorf("%w; rotate again after its new key signs, or with overlap 0s to switch at once", ErrRotationUnderWay)
 	} else if err != nil {
 		return Rotation{}, fmt.Errorf("sshca: rotate %s CA: %w", a.kind, err)
 	}
