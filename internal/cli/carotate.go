@@ -30,9 +30,12 @@ present certificates from it. The new key is trusted at once, so
 --overlap ends, then agents and the SSH gateway get certificates from the
 new key, and the old key stays trusted 10 minutes more. Refresh
 known_hosts filled from ` + "`burrow ca known-hosts`" + ` during the overlap (burrow
-ssh-config's known hosts refresh themselves). --overlap 0s switches at once
-(for a compromised key): known_hosts that lack the new key then refuse the
-targets until refreshed.
+ssh-config's known hosts refresh themselves).
+
+--overlap 0s (for a compromised key), either CA: the new key signs at once
+and no earlier key is trusted any more, one still in an earlier overlap
+included. Certificates from them stop working; known_hosts that lack the
+new key refuse the targets until refreshed.
 
 Connected agents learn the new trust within seconds; an agent that is
 offline learns it when it reconnects. Admin only.`,
@@ -81,6 +84,6 @@ offline learns it when it reconnects. Admin only.`,
 	}
 	cmd.Flags().BoolVar(&user, "user", false, "rotate the user CA")
 	cmd.Flags().BoolVar(&host, "host", false, "rotate the host CA")
-	cmd.Flags().DurationVar(&overlap, "overlap", apitype.DefaultCAOverlap, "user CA: how long the old key stays trusted; host CA: how long the old key keeps signing while the new one is published (0s: switch at once, the old key untrusted)")
+	cmd.Flags().DurationVar(&overlap, "overlap", apitype.DefaultCAOverlap, "user CA: how long the old key stays trusted; host CA: how long the old key keeps signing while the new one is published (0s: switch at once, no earlier key trusted)")
 	return cmd
 }

@@ -36,8 +36,9 @@ type Rotation struct {
 // Rotate makes a new ed25519 CA key.
 //
 // For the user CA, and for the host CA with overlap 0, the new key signs
-// from now on, and the previous one stays trusted for overlap (0: not at
-// all, so certificates it signed stop working at once).
+// from now on, and the previous one stays trusted for overlap. Overlap 0
+// is for a compromised key: no earlier key is trusted any more, one still
+// in an earlier rotation's overlap included.
 //
 // For the host CA with an overlap, the rotation is staged, because
 // clients (known_hosts @cert-authority lines) must trust a host CA key

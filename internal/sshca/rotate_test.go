@@ -76,7 +76,15 @@ func TestRotateOverlap(t *testing.T) {
 }
 
 func TestRotateWithoutOverlap(t *testing.T) {
-	a := mustOpen(t, openStore(t), fixedNow)
+	clk := newClock()
+	a := mustOpen(t, openStore(t), clk.now)
+	clk.advance(time.Minute)
+	if _, err := a.Rotate(t.Context(), 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Minute)
+	// A key compromised: from now on only the new key is trusted, not even
+	// the one still in its overlap.
 	rot, err := a.Rotate(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)

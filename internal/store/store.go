@@ -261,7 +261,9 @@ type Store interface {
 	// key. retiredAt may lie ahead of next.CreatedAt (now): the retired key
 	// signs until then (a staged host CA rotation); such a rotation gets
 	// ErrRotationUnderWay, changing nothing, while a key's retirement still
-	// lies ahead of now. ErrNotFound if the kind has no current key (create
+	// lies ahead of now. Without overlap (trustedUntil not after
+	// next.CreatedAt: a compromised key) the trust of every earlier key of
+	// the kind ends at trustedUntil. ErrNotFound if the kind has no current key (create
 	// the first with CreateCAKey); ErrConflict if next.ID exists. next's
 	// RetiredAt and TrustedUntil are ignored.
 	RotateCAKey(ctx context.Context, next CAKey, retiredAt, trustedUntil time.Time) error

@@ -14,7 +14,7 @@ import (
 // one, in one transaction; store.ErrNotFound if the kind has no current
 // key, store.ErrConflict if next.ID exists, store.ErrRotationUnderWay for
 // a staged rotation while another is. A retired key's trust is never
-// extended.
+// extended; a rotation without overlap ends every earlier key's.
 func (db *DB) RotateCAKey(ctx context.Context, next store.CAKey, retiredAt, trustedUntil time.Time) error {
 	err := inTx(ctx, db.write, func(tx *sql.Tx) error {
 		var current int
@@ -40,6 +40,12 @@ func (db *DB) RotateCAKey(ctx context.Context, next store.CAKey, retiredAt, trus
 			toDB(retiredAt), toDB(trustedUntil), toDB(trustedUntil), next.Kind, toDB(retiredAt))
 		if err != nil {
 			return err
+		}
+		if !trustedUntil.After(next.CreatedAt) { // no overlap: only next is trusted from now on
+			if _, err := tx.ExecContext(ctx, `UPDATE ca_keys SET trusted_until = ? WHERE kind = ? AND trusted_until > ?`,
+				toDB(trustedUntil), next.Kind, toDB(trustedUntil)); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO ca_keys (`+caKeyCols+`) VALUES (?, ?, ?, ?, ?, NULL, NULL)`,
 			next.ID, next.Kind, next.Public, hex.EncodeToString(next.Private), toDB(next.CreatedAt))

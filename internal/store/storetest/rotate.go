@@ -8,7 +8,8 @@ import (
 )
 
 // testCAKeyRotate: each rotation retires the current key with its overlap
-// and makes the successor current; other kinds are untouched.
+// and makes the successor current; keys retired before keep theirs; other
+// kinds are untouched.
 func testCAKeyRotate(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u1, host := caKey("u1", store.CAUser, 0), caKey("h1", store.CAHost, 0)
@@ -20,9 +21,9 @@ func testCAKeyRotate(t *testing.T, s store.Store) {
 	u2.RetiredAt = nil
 	checkCAKeys(t, s, store.CAUser, []store.CAKey{retired(u1, time.Hour, 25*time.Hour), u2})
 	u3 := caKey("u3", store.CAUser, 2*time.Hour)
-	must(t, "RotateCAKey u3", s.RotateCAKey(ctx, u3, at(2*time.Hour), at(2*time.Hour)))
+	must(t, "RotateCAKey u3", s.RotateCAKey(ctx, u3, at(2*time.Hour), at(3*time.Hour)))
 	checkCAKeys(t, s, store.CAUser, []store.CAKey{
-		retired(u1, time.Hour, 25*time.Hour), retired(u2, 2*time.Hour, 2*time.Hour), u3,
+		retired(u1, time.Hour, 25*time.Hour), retired(u2, 2*time.Hour, 3*time.Hour), u3,
 	})
 	checkCAKeys(t, s, store.CAHost, []store.CAKey{host})
 	// The partial unique index still admits one current key.
@@ -55,6 +56,14 @@ func testCAKeyRotateStaged(t *testing.T, s store.Store) {
 	checkCAKeys(t, s, store.CAHost, []store.CAKey{
 		retired(h1, 2*time.Minute, 2*time.Minute), retired(h2, 2*time.Minute, 2*time.Minute),
 		retired(h3, 3*time.Minute, 24*time.Hour), h4,
+	})
+	// Without overlap (a compromised key) every earlier key stops being
+	// trusted, h3 in its overlap too.
+	h5 := caKey("h5", store.CAHost, 4*time.Minute)
+	must(t, "RotateCAKey h5", s.RotateCAKey(ctx, h5, at(4*time.Minute), at(4*time.Minute)))
+	checkCAKeys(t, s, store.CAHost, []store.CAKey{
+		retired(h1, 2*time.Minute, 2*time.Minute), retired(h2, 2*time.Minute, 2*time.Minute),
+		retired(h3, 3*time.Minute, 4*time.Minute), retired(h4, 4*time.Minute, 4*time.Minute), h5,
 	})
 }
 
