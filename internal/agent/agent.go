@@ -233,7 +233,10 @@ func hostPort(u *url.URL) string {
 func (a *Agent) Run(ctx context.Context) error {
 	// Two agents on one data dir would be one agent connected twice.
 	unlock, err := dirlock.Lock(a.opts.DataDir, "burrow agent")
-	if err != nil {
+	switch {
+	case errors.Is(err, dirlock.ErrUnlockable): // a read-only data dir still serves
+		a.log.Warn("running without a lock on the data directory; make sure no other agent uses it", "err", err)
+	case err != nil:
 		return err
 	}
 	defer unlock()

@@ -59,13 +59,14 @@ offline learns it when it reconnects. Admin only.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "new %s CA key: %s\n", out.Kind, out.Key)
+			overlap := out.PreviousTrustedUntil.After(out.CreatedAt)
 			if out.SignsFrom.After(out.CreatedAt) {
 				fmt.Fprintf(g.stdout, "it signs from %s; the previous key signs until then and is trusted until %s\n",
 					out.SignsFrom.Format(time.RFC3339), out.PreviousTrustedUntil.Format(time.RFC3339))
-			} else if out.PreviousTrustedUntil.After(out.CreatedAt) {
+			} else if overlap {
 				fmt.Fprintf(g.stdout, "it signs from now on; the previous key is trusted until %s\n", out.PreviousTrustedUntil.Format(time.RFC3339))
 			} else {
-				fmt.Fprintf(g.stdout, "it signs from now on; the previous key is no longer trusted\n")
+				fmt.Fprintf(g.stdout, "it signs from now on; no earlier key is trusted any more\n")
 			}
 			fmt.Fprintf(g.stdout, "trusted now:\n")
 			for _, k := range out.Trusted {
@@ -76,8 +77,10 @@ offline learns it when it reconnects. Admin only.`,
 				fmt.Fprintf(g.stdout, "refresh known_hosts filled from `burrow ca known-hosts` before %s (burrow ssh-config's refresh at their next certificate renewal, or when `burrow ssh-config` runs)\n", out.SignsFrom.Format(time.RFC3339))
 			case host:
 				fmt.Fprintf(g.stdout, "targets and the SSH gateway present certificates from the new key now: refresh known_hosts filled from `burrow ca known-hosts`, and run `burrow ssh-config` where it is used (its known hosts fall back to the targets' plain keys until their next renewal)\n")
-			default:
+			case overlap:
 				fmt.Fprintf(g.stdout, "machines' own sshd trusting burrow: refresh TrustedUserCAKeys with `burrow ca export --user` before %s (agents with --sshd-user-ca-file do it themselves)\n", out.PreviousTrustedUntil.Format(time.RFC3339))
+			default:
+				fmt.Fprintf(g.stdout, "machines' own sshd trusting burrow: refresh TrustedUserCAKeys with `burrow ca export --user` now (agents with --sshd-user-ca-file do it themselves)\n")
 			}
 			return nil
 		},

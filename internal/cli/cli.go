@@ -102,29 +102,30 @@ func newVersionCmd(g *globals) *cobra.Command {
 	}
 }
 
-// versionString is Version, and for a build without one (go build, go
-// run) the commit it was built from when Go recorded it, and Go's version.
+// versionString is Version, set when a release is built. Without one it
+// is what Go recorded: the module version (go install …@vX), or the commit
+// (go build in a checkout), and Go's version.
 func versionString() string {
 	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	if Version != "dev" || !ok {
 		return Version
 	}
-	v := Version
-	if v == "dev" {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch {
-			case s.Key == "vcs.revision" && len(s.Value) >= 12:
-				rev = s.Value[:12]
-			case s.Key == "vcs.modified" && s.Value == "true":
-				dirty = "+dirty"
-			}
-		}
-		if rev != "" {
-			v += " (git " + rev + dirty + ")"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v + ", " + bi.GoVersion
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
 		}
 	}
-	return v + ", " + bi.GoVersion
+	if rev != "" {
+		return "dev (git " + rev + dirty + "), " + bi.GoVersion
+	}
+	return "dev, " + bi.GoVersion
 }
 
 // dataDir is $XDG_DATA_HOME/burrow/<sub>, or ~/.local/share/burrow/<sub>.

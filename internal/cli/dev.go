@@ -61,7 +61,10 @@ func runDev(ctx context.Context, g *globals, o devOptions) error {
 	// Before anything is written: a second burrow dev on this data dir
 	// would take over the "dev" context and the agent's identity.
 	unlock, err := dirlock.Lock(o.dir, "burrow dev")
-	if err != nil {
+	switch {
+	case errors.Is(err, dirlock.ErrUnlockable):
+		log.Warn("running without a lock on the data directory", "err", err)
+	case err != nil:
 		return err
 	}
 	defer unlock()

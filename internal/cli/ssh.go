@@ -42,7 +42,9 @@ burrow mints a key and a certificate valid for a few minutes for each
 connection and checks the target's registered host key, so there is nothing
 to set up and no host key prompt. A terminal is used when standard input is
 one and no command is given (-t forces it, -T refuses it). The exit status
-of the remote command becomes burrow's (a signal n gives 128+n).
+of the remote command becomes burrow's (a signal n gives 128+n). Options
+may come before or after TARGET, as with OpenSSH: the first word after
+TARGET that is none (or "--") starts the command.
 TARGET may also be written as OpenSSH users know it: NAME.burrow,
 NAME.<org>.burrow or NAME.<org>.`,
 		Example: `  burrow ssh web-1
@@ -53,11 +55,17 @@ NAME.<org>.burrow or NAME.<org>.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			command := args[1:]
 			// Options may follow TARGET too, as OpenSSH takes them, up to
-			// the first word that is none (the command) or "--".
-			if err := cmd.Flags().Parse(command); err != nil {
-				return err
+			// the first word that is none (the command) or "--"; unless a
+			// "--" came before TARGET, which ends options there.
+			if cmd.Flags().ArgsLenAtDash() < 0 {
+				if err := cmd.Flags().Parse(command); err != nil {
+					return fmt.Errorf("%w (put a remote command that starts with - after --; OpenSSH's own options need plain ssh, set up by burrow ssh-config)", err)
+				}
+				if help, _ := cmd.Flags().GetBool("help"); help {
+					return cmd.Help()
+				}
+				command = cmd.Flags().Args()
 			}
-			command = cmd.Flags().Args()
 			return runSSH(cmd.Context(), g, f, args[0], command)
 		},
 	}

@@ -220,13 +220,23 @@ func TestSSHAndCp(t *testing.T) {
 			t.Errorf("burrow %s: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
 		}
 	}
+	// After "--" before TARGET, nothing is an option; -h after it is help.
+	if out, _, code := burrowCLI(t, "ssh", "-l", login, "--", "web-1", "echo", "-n", "x"); code != 0 || out != "x" {
+		t.Errorf("burrow ssh -- web-1 echo -n x: code %d, stdout %q", code, out)
+	}
+	if out, _, code := burrowCLI(t, "ssh", "web-1", "-h"); code != 0 || !strings.Contains(out, "Usage:") {
+		t.Errorf("burrow ssh web-1 -h: code %d, stdout %q, want the help", code, out)
+	}
+	if _, errOut, code := burrowCLI(t, "ssh", "web-1", "-o", "Foo=bar"); code == 0 || !strings.Contains(errOut, "burrow ssh-config") {
+		t.Errorf("burrow ssh web-1 -o Foo=bar: code %d, stderr %q, want a refusal pointing at plain ssh", code, errOut)
+	}
 	// A command's own options stay the command's.
 	if out, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "echo", "-n", "x"); code != 0 || out != "x" {
 		t.Errorf("burrow ssh web-1 echo -n x: code %d, stdout %q", code, out)
 	}
 	// The names OpenSSH users know: NAME.burrow, NAME.<org>.burrow, NAME.<org>.
 	org := s.Controller().Org()
-	for _, name := range []string{"web-1.burrow", "web-1." + org + ".burrow", login + "@web-1." + org} {
+	for _, name := range []string{"web-1.burrow", "web-1." + org + ".burrow", login + "@web-1." + org, "WEB-1.Burrow."} {
 		if out, errOut, code := burrowCLI(t, "ssh", "-l", login, name, "--", "echo hi"); code != 0 || out != "hi\n" {
 			t.Errorf("burrow ssh %s: code %d, stdout %q, stderr %q", name, code, out, errOut)
 		}

@@ -150,10 +150,12 @@ func splitLogin(arg string) (login, target string) {
 	return "", targetName(arg)
 }
 
-// targetName takes a target's name as OpenSSH users write it too:
-// NAME.burrow (the ssh-config wildcard) and NAME.<org>.burrow are NAME.burrow
-// without ".burrow"; the controller's dialer maps NAME.<org> to NAME.
-func targetName(arg string) string { return strings.TrimSuffix(arg, sshca.HostSuffix) }
+// targetName takes a target's name as OpenSSH users write it too: in any
+// case, with a final dot, as NAME.burrow (the ssh-config wildcard) or
+// NAME.<org>.burrow; the controller's dialer maps NAME.<org> to NAME.
+func targetName(arg string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(arg), "."), sshca.HostSuffix)
+}
 
 // dialSSH connects to target's SSH server through the controller as login:
 // the target lookup, the certificate and the tunnel are fetched at once.

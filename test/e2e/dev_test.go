@@ -47,7 +47,7 @@ func TestDev(t *testing.T) {
 
 	// A second burrow dev on the same data dir is refused before it
 	// touches anything: the dev context still leads to the first.
-	if r := devRun("dev", "--data-dir", data, "--name", "devbox", "--listen", "127.0.0.1:18444"); r.exitCode != 1 || !strings.Contains(r.stderr, "in use by another burrow dev") {
+	if r := devRun("dev", "--data-dir", data, "--name", "devbox", "--listen", "127.0.0.1:18444"); r.exitCode != 1 || !strings.Contains(r.stderr, "is in use by burrow dev, pid ") {
 		t.Errorf("a second burrow dev on the same data dir: want exit 1 saying it is in use, got %v", r)
 	}
 	if r := devRun("targets"); r.err != nil {
