@@ -94,21 +94,14 @@ func TestSSHReport(t *testing.T) {
 		write(c.id+"/up.r2.json", c.up2)
 		write(c.id+"/echo.json", c.echo)
 	}
-	var b strings.Builder
-	writeSSHReport(&b, dir)
-	out := b.String()
-	for _, want := range []string{
+	sshReportHas(t, dir,
 		"| upload 64 MiB, default cipher (MB/s) | 500 | 200 | n/a |", // best round
 		"| `ssh TARGET true` p50 (ms) | 0.50× ✓ | n/a | ≤ 1.5× |",
 		"| upload 64 MiB, default cipher (MB/s) | 0.40× ✗ | n/a | ≥ 0.8× |",
 		"openssh-burrow-label: up.r2: 1 of 1 runs failed (first: boom)",
 		"openssh-burrow-label: echo: no echo",
 		"burrow-cli: not run",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
-	}
+	)
 }
 
 // TestSSHReportReference: the bare-relay column gets ratios to the
@@ -122,15 +115,21 @@ func TestSSHReportReference(t *testing.T) {
 		write(id+"/label", id+"\n")
 		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
 	}
-	var b strings.Builder
-	writeSSHReport(&b, dir)
-	out := b.String()
-	for _, want := range []string{
+	sshReportHas(t, dir,
 		"| upload 64 MiB, default cipher (MB/s) | 500 | 250 | 200 | n/a |",
 		"| upload 64 MiB, default cipher (MB/s) | 0.50× | 0.40× ✗ | n/a | ≥ 0.8× |",
 		"### openssh-burrow ÷ floor-tls",
 		"| upload 64 MiB, default cipher (MB/s) | 0.80× |",
-	} {
+	)
+}
+
+// sshReportHas checks that the SSH report of dir holds every line of wants.
+func sshReportHas(t *testing.T, dir string, wants ...string) {
+	t.Helper()
+	var b strings.Builder
+	writeSSHReport(&b, dir)
+	out := b.String()
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
