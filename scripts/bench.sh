@@ -31,8 +31,10 @@ to OUT/bench-results.md):
            port-forward);
   ssh:     OpenSSH to that sshd vs OpenSSH through burrow (burrow ssh-config)
            vs burrow ssh / burrow cp: `ssh TARGET true` time, 1 GiB scp up
-           and down, keystroke echo latency; next to OpenSSH to that sshd
-           through a bare TLS relay along burrow's hops (a reference);
+           and down, keystroke echo latency; next to two references:
+           OpenSSH to that sshd with `ProxyCommand nc` (what the
+           ProxyCommand shape alone costs) and through a bare TLS relay
+           along burrow's hops;
   gateway: OpenSSH to that sshd vs `ssh -J` / `scp -J` through burrow's SSH
            gateway on the main port and on the plain --ssh-listen port:
            `ssh TARGET true` time, 1 GiB scp up and down, and the one-port
@@ -72,8 +74,8 @@ Options:
                      the transferred files are deleted anyway)
   -h, --help         this help
 
-Needs: iperf3 (forward section), sshd, ssh, scp, ssh-keygen, go. Installs
-nothing itself. Run as root: sshd then logs in as root, and burrow's dev
+Needs: iperf3 (forward section), sshd, ssh, scp, ssh-keygen, go; nc
+(netcat-openbsd) for the ProxyCommand reference. Installs nothing itself. Run as root: sshd then logs in as root, and burrow's dev
 agent (running as root) lets the dev admin token log in as root. As another
 user, sshd runs as that user and everything logs in as that user.
 EOF
@@ -577,15 +579,22 @@ forward_section() {
 }
 
 # ------------------------------------------------------------------ SSH section
-# Three columns under $RES/ssh (see cmd/burrow-bench/report_ssh.go):
+# Columns under $RES/ssh (see cmd/burrow-bench/report_ssh.go):
 #   direct          OpenSSH client -> the throwaway sshd
+#   proxy-nc        the same with `ProxyCommand nc` (reference: the least
+#                   any ProxyCommand costs, no TLS and no relay)
+#   floor-tls       the same through burrow-bench relay along burrow's hops
+#                   (reference)
 #   openssh-burrow  OpenSSH client with `burrow ssh-config`'s entry -> burrow
 #                   proxy -> controller -> agent's built-in SSH server
 #   burrow-cli      burrow ssh / burrow cp -> controller -> agent
 SD="$RES/ssh"
-SSH_COLS=(direct floor-tls openssh-burrow burrow-cli)
+SSH_COLS=(direct proxy-nc floor-tls openssh-burrow burrow-cli)
 # The OpenSSH columns (`ssh -F FILE HOST`), in the order they take turns.
-OSSH_COLS=(direct floor-tls openssh-burrow)
+OSSH_COLS=(direct proxy-nc floor-tls openssh-burrow)
+# The cipher preference of the reference columns: burrow's SSH servers steer
+# OpenSSH to AES-GCM (internal/sshcert), so the references ask for it too.
+REF_CIPHERS="aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
 ECHO_CMD='stty raw -echo; echo READY; exec cat'
 
 # Client command prefixes per column, and the host to name; set in ssh_section.
@@ -679,6 +688,7 @@ xfer() {
 ssh_setup() {
 	local c
 	ssh_col direct "OpenSSH → local sshd"
+	ssh_col proxy-nc "OpenSSH via ProxyCommand nc (reference)"
 	ssh_col floor-tls "OpenSSH via a bare TLS relay (reference)"
 	ssh_col openssh-burrow "OpenSSH via burrow (ssh-config)"
 	ssh_col burrow-cli "burrow ssh / burrow cp"
@@ -690,6 +700,7 @@ ssh_setup() {
 	SSH_CFG[direct]="$WORK/ssh_config_direct"
 	SSH_HOST[direct]=direct
 	ssh_status direct ok
+	setup_proxy_nc
 	start_ssh_floor
 	if ! start_burrow_dev ssh; then
 		ssh_status openssh-burrow "$BURROW_ERR"
@@ -707,29 +718,56 @@ ssh_setup() {
 	ssh_status openssh-burrow ok
 }
 
+# setup_proxy_nc: the proxy-nc column, OpenSSH to the throwaway sshd with
+# `ProxyCommand nc`: one process between ssh and the server, as burrow's
+# `burrow proxy` is, but with no TLS, no relay and no Go runtime. What it
+# loses against the direct column is what the ProxyCommand shape itself
+# costs on this machine; no design reached through a ProxyCommand does
+# better.
+setup_proxy_nc() {
+	if ! command -v nc >/dev/null; then
+		ssh_status proxy-nc "skipped: no nc on PATH (apt-get install netcat-openbsd)"
+		return 0
+	fi
+	sed -e 's/^Host direct$/Host proxy-nc/' "$WORK/ssh_config_direct" >"$WORK/ssh_config_proxy_nc"
+	{
+		echo "    ProxyCommand nc 127.0.0.1 $SSH_PORT"
+		echo "    Ciphers $REF_CIPHERS"
+	} >>"$WORK/ssh_config_proxy_nc"
+	SSH_CFG[proxy-nc]="$WORK/ssh_config_proxy_nc"
+	SSH_HOST[proxy-nc]=proxy-nc
+	ssh_status proxy-nc ok
+}
+
 # start_ssh_floor: the floor-tls column, OpenSSH to the throwaway sshd
 # through a bare relay along burrow's hops (burrow-bench relay: one process
-# for `burrow proxy`, one for burrow dev's controller and agent hops, TLS on
-# both), preferring the cipher burrow's ssh-config asks for. It relays what
-# burrow's path relays and does nothing else, but the sshd behind it is one
-# more process than burrow's path has (whose SSH server is in burrow dev),
-# so it is a reference, not a floor.
+# for `burrow proxy`, one for burrow dev's controller hop and, with
+# --dev-agent tls, its agent hop; TLS on each), preferring the cipher
+# burrow's ssh-config asks for. It relays what burrow's path relays and
+# does nothing else, but the sshd behind it is one more process than
+# burrow's path has (whose SSH server is in burrow dev), so it is a
+# reference, not a floor.
 FLOOR_PIDS=()
 start_ssh_floor() {
-	local a b c p
+	local a b c p hops
 	read -r a b c < <(freeport 3)
-	start relay-ssh-dev "$BB" relay -hop "tls://127.0.0.1:$b=tls://127.0.0.1:$c" -hop "tls://127.0.0.1:$c=tcp://127.0.0.1:$SSH_PORT"
+	if [[ $DEV_AGENT == in-process ]]; then
+		hops=(-hop "tls://127.0.0.1:$b=tcp://127.0.0.1:$SSH_PORT")
+	else
+		hops=(-hop "tls://127.0.0.1:$b=tls://127.0.0.1:$c" -hop "tls://127.0.0.1:$c=tcp://127.0.0.1:$SSH_PORT")
+	fi
+	start relay-ssh-dev "$BB" relay "${hops[@]}"
 	FLOOR_PIDS+=("$LAST_PID")
 	start relay-ssh-cli "$BB" relay -hop "tcp://127.0.0.1:$a=tls://127.0.0.1:$b"
 	FLOOR_PIDS+=("$LAST_PID")
-	for p in "${FLOOR_PIDS[0]}:$b" "${FLOOR_PIDS[0]}:$c" "${FLOOR_PIDS[1]}:$a"; do
+	for p in "${FLOOR_PIDS[0]}:$b" "${FLOOR_PIDS[1]}:$a"; do
 		if ! wait_listen "${p%%:*}" "${p#*:}" 15; then
 			ssh_status floor-tls "failed: burrow-bench relay did not listen on 127.0.0.1:${p#*:}: $(cat "$WORK/relay-ssh-dev.log" "$WORK/relay-ssh-cli.log" | tr '\n' ' ' | head -c 300)"
 			return 0
 		fi
 	done
 	sed -e 's/^Host direct$/Host floor/' -e "s/^    Port .*/    Port $a/" "$WORK/ssh_config_direct" >"$WORK/ssh_config_floor"
-	echo "    Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com" >>"$WORK/ssh_config_floor"
+	echo "    Ciphers $REF_CIPHERS" >>"$WORK/ssh_config_floor"
 	echo "[127.0.0.1]:$a $(cut -d' ' -f1,2 "$WORK/host_key.pub")" >>"$WORK/known_hosts_direct"
 	SSH_CFG[floor-tls]="$WORK/ssh_config_floor"
 	SSH_HOST[floor-tls]=floor
@@ -831,7 +869,7 @@ ssh_section() {
 	[[ -z ${DEV_PID:-} ]] || stop_tree "$DEV_PID"
 	stop_ssh_floor
 	{
-		echo "reference: OpenSSH through \`burrow-bench relay\` along burrow's hops (a process for \`burrow proxy\`, one for burrow dev; TLS on both hops) to the throwaway sshd, asking for aes128-gcm first as burrow's ssh-config does. It relays what burrow's path relays, with no protocol of its own, but the sshd behind it is one process more than burrow's path has, so it is no floor; not scored"
+		echo "references (not scored), both asking for aes128-gcm first as burrow's servers make OpenSSH do: (1) OpenSSH with \`ProxyCommand nc 127.0.0.1 PORT\` to the throwaway sshd: the one extra process a ProxyCommand puts between ssh and the server, with no TLS and no relay, so no ProxyCommand design beats it here; (2) OpenSSH through \`burrow-bench relay\` along burrow's hops (a process for \`burrow proxy\`, one for burrow dev; TLS on each of its $( [[ $DEV_AGENT == in-process ]] && echo 1 || echo 2) hop(s), as burrow dev's agent mode has) to the throwaway sshd. It relays what burrow's path relays, with no protocol of its own, but the sshd behind it is one process more than burrow's path has, so it is no floor"
 		echo "target: \`burrow dev --name $DEV_TARGET\` (the agent's built-in SSH server) and a throwaway sshd (internal-sftp) on 127.0.0.1:$SSH_PORT; both log in as $SSH_USER"
 		echo "\`ssh TARGET true\`: $SSH_RUNS runs per column after 2 warm-up runs; the columns take turns"
 		echo "transfer size: $XFER_HUMAN"

@@ -23,12 +23,22 @@ import (
 //	                           round N; the best round is shown
 //	DIR/ssh/<col>/echo.json    echolat
 //
-// The first column is the baseline the others are divided by. floor-tls is
-// OpenSSH through a bare TLS relay along burrow's hops to the same sshd: a
-// reference, not held to the goals (and no floor: the sshd is one process
-// more than burrow's path has), that the OpenSSH-via-burrow column is also
-// divided by.
-var sshColumns = []string{"direct", floorTLS, "openssh-burrow", "burrow-cli"}
+// The first column is the baseline the others are divided by. The
+// reference columns are not held to the goals; the OpenSSH-via-burrow
+// column is also divided by each of them:
+//   - proxy-nc is OpenSSH with `ProxyCommand nc` to the same sshd: the one
+//     process a ProxyCommand adds, with no TLS and no relay. No design
+//     reached through a ProxyCommand beats it on the same machine.
+//   - floor-tls is OpenSSH through a bare TLS relay along burrow's hops to
+//     the same sshd (no floor: the sshd is one process more than burrow's
+//     path has).
+var sshColumns = []string{"direct", proxyNC, floorTLS, "openssh-burrow", "burrow-cli"}
+
+// proxyNC is the ProxyCommand nc reference column.
+const proxyNC = "proxy-nc"
+
+// sshReference reports whether column id is a reference.
+func sshReference(id string) bool { return id == proxyNC || id == floorTLS }
 
 type sshCol struct {
 	id, label, status, cipher string
@@ -169,10 +179,10 @@ func writeSSHReport(b *strings.Builder, dir string) {
 	var cols []*sshCol
 	for _, id := range sshColumns {
 		c := loadSSHCol(sd, id)
-		if c.status == "not run" && id == floorTLS {
-			continue // a results directory from before the floor column
+		if c.status == "not run" && sshReference(id) {
+			continue // a results directory from before this reference
 		}
-		c.reference = id == floorTLS
+		c.reference = sshReference(id)
 		cols = append(cols, c)
 	}
 	meta, _ := os.ReadFile(filepath.Join(sd, "meta.txt"))
@@ -246,29 +256,31 @@ func writeSSHRatios(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
 	}
 }
 
-// writeFloorRatios divides the OpenSSH-via-burrow column by the bare relay
-// reference, for the transfers.
+// writeFloorRatios divides the OpenSSH-via-burrow column by each reference
+// column, for the transfers.
 func writeFloorRatios(b *strings.Builder, cols []*sshCol, ms []sshMetric) {
-	var floor, subject *sshCol
+	var subject *sshCol
 	for _, c := range cols {
-		switch c.id {
-		case floorTLS:
-			floor = c
-		case "openssh-burrow":
+		if c.id == "openssh-burrow" {
 			subject = c
 		}
 	}
-	if floor == nil || subject == nil || floor.status != "ok" || subject.status != "ok" {
+	if subject == nil || subject.status != "ok" {
 		return
 	}
-	fmt.Fprintf(b, "\n### %s ÷ %s\n\n| ratio | value |\n|---|---:|\n", subject.label, floor.label)
-	for _, m := range ms {
-		if m.goal == 0 || m.lower { // the throughput rows
+	for _, ref := range cols {
+		if !ref.reference || ref.status != "ok" {
 			continue
 		}
-		v, ok := m.val(subject)
-		fv, fok := m.val(floor)
-		fmt.Fprintf(b, "| %s | %s |\n", m.name, ratio(v, fv, ok && fok, ok && fok))
+		fmt.Fprintf(b, "\n### %s ÷ %s\n\n| ratio | value |\n|---|---:|\n", subject.label, ref.label)
+		for _, m := range ms {
+			if m.goal == 0 || m.lower { // the throughput rows
+				continue
+			}
+			v, ok := m.val(subject)
+			rv, rok := m.val(ref)
+			fmt.Fprintf(b, "| %s | %s |\n", m.name, ratio(v, rv, ok && rok, ok && rok))
+		}
 	}
 }
 

@@ -104,23 +104,43 @@ func TestSSHReport(t *testing.T) {
 	)
 }
 
-// TestSSHReportReference: the bare-relay column gets ratios to the
-// baseline without goal marks, and burrow's transfers are divided by it.
+// TestSSHReportReference: the reference columns get ratios to the baseline
+// without goal marks, and burrow's transfers are divided by each of them.
 func TestSSHReportReference(t *testing.T) {
 	dir := t.TempDir()
 	write := sshResultWriter(t, dir)
 	write("meta.txt", "transfer size: 64 MiB\n")
-	for id, up := range map[string]string{"direct": "500", floorTLS: "250", "openssh-burrow": "200"} {
+	for id, up := range map[string]string{"direct": "500", proxyNC: "400", floorTLS: "250", "openssh-burrow": "200"} {
 		write(id+"/status", "ok\n")
 		write(id+"/label", id+"\n")
 		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
 	}
 	sshReportHas(t, dir,
-		"| upload 64 MiB, default cipher (MB/s) | 500 | 250 | 200 | n/a |",
-		"| upload 64 MiB, default cipher (MB/s) | 0.50× | 0.40× ✗ | n/a | ≥ 0.8× |",
-		"### openssh-burrow ÷ floor-tls",
-		"| upload 64 MiB, default cipher (MB/s) | 0.80× |",
+		"| upload 64 MiB, default cipher (MB/s) | 500 | 400 | 250 | 200 | n/a |",
+		"| upload 64 MiB, default cipher (MB/s) | 0.80× | 0.50× | 0.40× ✗ | n/a | ≥ 0.8× |",
+		"### openssh-burrow ÷ proxy-nc\n\n| ratio | value |\n|---|---:|\n| upload 64 MiB, default cipher (MB/s) | 0.50× |",
+		"### openssh-burrow ÷ floor-tls\n\n| ratio | value |\n|---|---:|\n| upload 64 MiB, default cipher (MB/s) | 0.80× |",
 	)
+}
+
+// TestSSHReportSkippedReference: a reference that could not run (no nc)
+// says why, and the rest of the report stands.
+func TestSSHReportSkippedReference(t *testing.T) {
+	dir := t.TempDir()
+	write := sshResultWriter(t, dir)
+	for id, up := range map[string]string{"direct": "500", "openssh-burrow": "200"} {
+		write(id+"/status", "ok\n")
+		write(id+"/label", id+"\n")
+		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
+	}
+	write(proxyNC+"/status", "skipped: no nc on PATH\n")
+	write(proxyNC+"/label", proxyNC+"\n")
+	var b strings.Builder
+	writeSSHReport(&b, dir)
+	if out := b.String(); strings.Contains(out, "÷ "+proxyNC) || !strings.Contains(out, "skipped: no nc on PATH") {
+		t.Errorf("report:\n%s", out)
+	}
+	sshReportHas(t, dir, "| upload 1 GiB, default cipher (MB/s) | n/a | 0.40× ✗ | n/a | ≥ 0.8× |")
 }
 
 // sshReportHas checks that the SSH report of dir holds every line of wants.
