@@ -306,3 +306,40 @@ func TestCertPolicyMaxTTL(t *testing.T) {
 		t.Errorf("upToMax(1h, no maximum given) = %v", got)
 	}
 }
+
+// TestSSHConfigRenews: ssh-config run by hand always gets a new
+// certificate (its entries may hold one for a token since revoked), and
+// `burrow login` drops the certificate issued for the context's old token.
+func TestSSHConfigRenews(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	cliEnv(t, s)
+	for _, k := range []string{"BURROW_URL", "BURROW_TOKEN", "BURROW_FINGERPRINT"} {
+		t.Setenv(k, "")
+	}
+	login := func() {
+		t.Helper()
+		if _, errb, code := burrowCLI(t, "login", s.URL(), "--token", s.AdminToken, "--fingerprint", s.Controller().Fingerprint(), "--context", "c1"); code != 0 {
+			t.Fatalf("login: exit %d: %s", code, errb)
+		}
+	}
+	login()
+	id, err := managedIdentity("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := map[string]bool{}
+	for range 2 {
+		if _, errb, code := burrowCLI(t, "ssh-config", "--context", "c1"); code != 0 {
+			t.Fatalf("ssh-config: exit %d: %s", code, errb)
+		}
+		certs[string(readCert(t, id.cert()).Marshal())] = true
+	}
+	if len(certs) != 2 {
+		t.Error("a second ssh-config kept the first certificate")
+	}
+	login()
+	if _, err := os.Stat(id.cert()); !os.IsNotExist(err) {
+		t.Errorf("after login, the old certificate is still there (%v)", err)
+	}
+}

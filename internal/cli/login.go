@@ -51,6 +51,14 @@ for a CA-signed certificate) and save it all as a context, then select it.`,
 			if err := cfg.save(path); err != nil {
 				return err
 			}
+			// The certificate ssh-config's entries use was issued for the
+			// context's old token: drop it, so the next ssh gets one for
+			// this token.
+			if id, err := managedIdentity(ctxt.Name); err == nil {
+				if err := id.forget(); err != nil {
+					fmt.Fprintf(g.stderr, "burrow: %v; run `burrow ssh-config --context %s` to renew it\n", err, ctxt.Name)
+				}
+			}
 			fmt.Fprintf(g.stdout, "Logged in to %s as %s (%s); context %q selected", ctxt.URL, who.Subject, who.Role, ctxt.Name)
 			if ctxt.Fingerprint != "" {
 				fmt.Fprintf(g.stdout, ", certificate %s pinned", ctxt.Fingerprint)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,8 +88,8 @@ func upToMax(ttl time.Duration, ca apitype.SSHCA) time.Duration {
 }
 
 // renew gets a new certificate when the current one is missing or has
-// less than minLeft (or half its life) left, and then refreshes the known hosts. It reports
-// whether it wrote a certificate.
+// less than minLeft (or half its life) left, and then refreshes the known
+// hosts. It reports whether it wrote a certificate.
 func (id identity) renew(ctx context.Context, c *client.Client, minLeft time.Duration) (bool, error) {
 	if b, err := os.ReadFile(id.cert()); err == nil {
 		if pub, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
@@ -100,25 +101,41 @@ func (id identity) renew(ctx context.Context, c *client.Client, minLeft time.Dur
 			}
 		}
 	}
+	return true, id.issue(ctx, c)
+}
+
+// forget removes the certificate, so that the next connection through
+// ssh-config's entries gets a new one (after `burrow login` changed the
+// token behind the context).
+func (id identity) forget() error {
+	if err := os.Remove(id.cert()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// issue gets a new certificate for the identity's key, whatever the
+// current one holds, and refreshes the known hosts.
+func (id identity) issue(ctx context.Context, c *client.Client) error {
 	signer, err := id.signer()
 	if err != nil {
-		return false, fmt.Errorf("burrow ssh key in %s: %w", id.dir, err)
+		return fmt.Errorf("burrow ssh key in %s: %w", id.dir, err)
 	}
 	ca, caErr := c.SSHCA(ctx)
 	certSigner, err := certify(ctx, c, signer, "", upToMax(managedCertTTL, ca))
 	if err != nil {
-		return false, err
+		return err
 	}
 	line := ssh.MarshalAuthorizedKey(certSigner.PublicKey())
 	if err := writeFileAtomic(id.cert(), line, 0o644); err != nil {
-		return false, err
+		return err
 	}
 	// Host keys change when an agent is set up anew: refresh them along
 	// with the certificate, at most every half hour.
 	if ts, err := c.Targets(ctx); err == nil && caErr == nil {
 		id.writeKnownHosts(ca, ts)
 	}
-	return true, nil
+	return nil
 }
 
 // writeKnownHosts records the host CA, an @cert-authority line that
@@ -208,7 +225,7 @@ host keys agents registered, so there is never a host key prompt.`,
 			}
 			// Asked for by hand: always a fresh certificate, in case the
 			// controller (and its CA) behind this context changed.
-			if _, err := id.renew(cmd.Context(), c, managedCertTTL+time.Minute); err != nil {
+			if err := id.issue(cmd.Context(), c); err != nil {
 				return err
 			}
 			ca, err := c.SSHCA(cmd.Context())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/burrow-dev/burrow/internal/acceptloop"
 )
 
 // HandshakeTimeout bounds the TLS handshake of a new connection, so slow
@@ -30,7 +32,17 @@ type mux struct {
 	// sshOn says whether something accepts from ssh; without it SSH
 	// clients are turned away at once.
 	sshOn bool
+
+	mu      sync.Mutex
+	pending map[string]int // connections not yet handed on, by source IP
 }
+
+// MaxPendingPerSource bounds the connections one IP address may hold open
+// on the main port before they are sniffed and through TLS: more are
+// closed at once, so one client cannot use up the controller's file
+// descriptors with silent connections (each is dropped after
+// HandshakeTimeout anyway).
+const MaxPendingPerSource = 64
 
 func newMux(ln net.Listener, cfg *tls.Config, log *slog.Logger) *mux {
 	return &mux{ln: ln, cfg: cfg, log: log, h2: newChanListener(ln.Addr()), http: newChanListener(ln.Addr()), ssh: newChanListener(ln.Addr())}
@@ -73,12 +85,54 @@ func (m *mux) serve() error {
 	defer m.http.Close()
 	defer m.ssh.Close()
 	for {
-		c, err := m.ln.Accept()
+		c, err := acceptloop.Accept(m.ln, m.log)
 		if err != nil {
 			return err
 		}
-		go m.handshake(c)
+		ip := sourceIP(c)
+		if !m.hold(ip) {
+			m.log.Debug("too many connections from one address still in their handshake; closing", "peer", c.RemoteAddr(), "max", MaxPendingPerSource)
+			c.Close()
+			continue
+		}
+		go func() {
+			defer m.release(ip)
+			m.handshake(c)
+		}()
 	}
+}
+
+// hold counts a pending connection from ip, or reports false if ip holds
+// MaxPendingPerSource already.
+func (m *mux) hold(ip string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending[ip] >= MaxPendingPerSource {
+		return false
+	}
+	if m.pending == nil {
+		m.pending = map[string]int{}
+	}
+	m.pending[ip]++
+	return true
+}
+
+func (m *mux) release(ip string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending[ip]--; m.pending[ip] <= 0 {
+		delete(m.pending, ip)
+	}
+}
+
+// sourceIP is the IP address c comes from (its whole remote address if it
+// has no port).
+func sourceIP(c net.Conn) string {
+	a := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(a); err == nil {
+		return host
+	}
+	return a
 }
 
 // handshake sniffs c and completes TLS, all within HandshakeTimeout: a

@@ -132,3 +132,83 @@ func TestMuxSplits(t *testing.T) {
 	}
 	garbage.Close()
 }
+
+// TestMuxPendingPerSource: one address holding MaxPendingPerSource silent
+// connections gets its next one closed at once; another address is served,
+// and the first is again once its silent connections are gone.
+func TestMuxPendingPerSource(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMux(ln, splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.sshOn = true
+	go m.serve()
+	defer ln.Close()
+
+	dialFrom := func(ip string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sshFrom := func(ip string) {
+		t.Helper()
+		c := dialFrom(ip)
+		defer c.Close()
+		c.Write([]byte("SSH-2.0-test\r\n"))
+		ch := make(chan net.Conn, 1)
+		go func() { c, _ := m.ssh.Accept(); ch <- c }()
+		select {
+		case s := <-ch:
+			s.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("an SSH client from %s was not served", ip)
+		}
+	}
+	var silent []net.Conn
+	for range MaxPendingPerSource {
+		silent = append(silent, dialFrom("127.0.0.1"))
+	}
+	// Wait until the mux counts them all.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		n := m.pending["127.0.0.1"]
+		m.mu.Unlock()
+		if n == MaxPendingPerSource {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending, want %d", n, MaxPendingPerSource)
+		}
+	}
+	extra := dialFrom("127.0.0.1")
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("connection %d from one address: read %v, want EOF at once", MaxPendingPerSource+1, err)
+	}
+	extra.Close()
+	sshFrom("127.0.0.2")
+	for _, c := range silent {
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		n := m.pending["127.0.0.1"]
+		m.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d still pending after their clients left", n)
+		}
+	}
+	sshFrom("127.0.0.1")
+}

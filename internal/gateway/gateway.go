@@ -40,6 +40,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/burrow-dev/burrow/internal/acceptloop"
 	"github.com/burrow-dev/burrow/internal/connset"
 	"github.com/burrow-dev/burrow/internal/dial"
 	"github.com/burrow-dev/burrow/internal/store"
@@ -245,14 +246,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	defer s.lns.Done(ln)
 	for {
-		c, err := ln.Accept()
+		c, err := acceptloop.Accept(ln, s.log)
 		if err != nil {
 			if s.lns.Closed() {
 				return net.ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
 			}
 			return err
 		}
