@@ -167,8 +167,8 @@ func certTTL(s string, longest time.Duration) (time.Duration, error) {
 	switch {
 	case err != nil:
 		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q is not a duration such as 5m or 1h", s)
-	case ttl <= 0:
-		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q must be positive", s)
+	case ttl < time.Second: // certificates count whole seconds
+		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q must be at least 1s", s)
 	case ttl > longest:
 		return 0, apitype.Errorf(apitype.CodeInvalid, "ttl %q is longer than this controller's maximum %v", s, longest)
 	}

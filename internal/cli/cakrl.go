@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,6 +79,9 @@ func revokedKeyIDs(ts []apitype.Token, org string, now time.Time) []string {
 }
 
 func reportKRL(w io.Writer, path string, n int) error {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // sshd resolves a relative RevokedKeys against / and would refuse every key
+	}
 	_, err := fmt.Fprintf(w, "wrote %s: %d revoked token(s); sshd reads it with\n  RevokedKeys %s\n", path, n, path)
 	return err
 }

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -71,8 +73,13 @@ DIR/id_ed25519, DIR/id_ed25519.pub and DIR/id_ed25519-cert.pub instead.
 func (o certIssue) toAgent() bool { return o.key == "" && o.out == "" }
 
 func (o certIssue) run(ctx context.Context, g *globals) error {
-	if o.ttl <= 0 || o.ttl > sshca.MaxTTL {
-		return fmt.Errorf("--ttl %v: must be more than 0 and at most %v", o.ttl, sshca.MaxTTL)
+	if o.ttl < time.Second || o.ttl > sshca.MaxTTL {
+		return fmt.Errorf("--ttl %v: must be at least 1s and at most %v", o.ttl, sshca.MaxTTL)
+	}
+	if o.key == "" && o.out != "" { // before the controller is asked
+		if err := mayReplaceKey(filepath.Join(o.out, "id_ed25519")); err != nil {
+			return err
+		}
 	}
 	var ag agent.ExtendedAgent
 	if o.toAgent() {
@@ -217,6 +224,9 @@ func writeKeyFiles(dir string, priv ed25519.PrivateKey, cert *ssh.Certificate) (
 		return "", err
 	}
 	key := filepath.Join(dir, "id_ed25519")
+	if err := mayReplaceKey(key); err != nil {
+		return "", err
+	}
 	files := []struct {
 		path string
 		b    []byte
@@ -232,6 +242,38 @@ func writeKeyFiles(dir string, priv ed25519.PrivateKey, cert *ssh.Certificate) (
 		}
 	}
 	return fmt.Sprintf("wrote %s, %s.pub and %s-cert.pub; use them with: ssh -i %s LOGIN@HOST", key, key, key, key), nil
+}
+
+// mayReplaceKey refuses to overwrite the private key file key unless it is
+// missing or an earlier `cert issue --out` wrote it: one whose certificate
+// next to it is burrow's and for that key. `--out ~/.ssh` must not destroy
+// the user's own id_ed25519.
+func mayReplaceKey(key string) error {
+	b, err := os.ReadFile(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	refuse := fmt.Errorf("%s exists and is not a key burrow wrote; keep it and certify it with --key %s, or write into another --out directory", key, key)
+	if err != nil {
+		return refuse
+	}
+	priv, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		return refuse
+	}
+	cb, err := os.ReadFile(key + "-cert.pub")
+	if err != nil {
+		return refuse
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(cb)
+	if err != nil {
+		return refuse
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok || !strings.HasPrefix(cert.KeyId, "burrow:") || !bytes.Equal(cert.Key.Marshal(), priv.PublicKey().Marshal()) {
+		return refuse
+	}
+	return nil
 }
 
 // writeCertFor writes the certificate of the key file key as

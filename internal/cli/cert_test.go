@@ -186,6 +186,7 @@ func TestCertIssueRefused(t *testing.T) {
 		{"login not allowed", "", []string{"--login", "nobody-here", "--out", t.TempDir()}, `may not log in as "nobody-here"`},
 		{"bad source address", "", []string{"--source-address", "example.com", "--out", t.TempDir()}, "neither an IP address"},
 		{"missing key", "", []string{"--key", filepath.Join(t.TempDir(), "none")}, "--key"},
+		{"ttl under a second", "", []string{"--ttl", "500ms", "--out", t.TempDir()}, "at least 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,5 +342,45 @@ func TestSSHConfigRenews(t *testing.T) {
 	login()
 	if _, err := os.Stat(id.cert()); !os.IsNotExist(err) {
 		t.Errorf("after login, the old certificate is still there (%v)", err)
+	}
+}
+
+// TestCertIssueOutKeepsOwnKey: --out into a directory that holds the
+// user's own id_ed25519 changes nothing and says how to certify that key;
+// into one an earlier --out filled, it renews.
+func TestCertIssueOutKeepsOwnKey(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	dir := t.TempDir()
+	_, own, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(own, "me@laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	mine := pem.EncodeToMemory(block)
+	if err := os.WriteFile(key, mine, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errb, code := burrowCLI(t, "cert", "issue", "--out", dir)
+	if code != 1 || !strings.Contains(errb, "--key "+key) {
+		t.Errorf("cert issue --out over the user's key: exit %d, %q", code, errb)
+	}
+	if got, _ := os.ReadFile(key); !bytes.Equal(got, mine) {
+		t.Error("the user's key was overwritten")
+	}
+	if _, err := os.Stat(key + "-cert.pub"); !os.IsNotExist(err) {
+		t.Errorf("a certificate was written next to the user's key: %v", err)
+	}
+
+	ours := filepath.Join(t.TempDir(), "burrow")
+	for i := range 2 {
+		if _, errb, code := burrowCLI(t, "cert", "issue", "--out", ours); code != 0 {
+			t.Fatalf("cert issue --out, time %d: exit %d, %s", i+1, code, errb)
+		}
 	}
 }

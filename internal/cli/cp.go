@@ -336,8 +336,8 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 			}
 		}
 		n, err := in.WriteTo(c.meterWriter(out, st.Size(), from, path.Base(src)))
-		if err == nil && st.Mode().IsRegular() && from+n != st.Size() {
-			err = fmt.Errorf("got %d bytes of %d", from+n, st.Size())
+		if err == nil && st.Mode().IsRegular() {
+			err = shortRead(in, st.Size(), from+n)
 		}
 		if err != nil {
 			out.Close()
@@ -351,6 +351,21 @@ func (c *copier) getFile(src, dst string, st fs.FileInfo) error {
 		return err
 	}
 	return os.Chtimes(dst, st.ModTime(), st.ModTime())
+}
+
+// shortRead reports an error when a download of a regular file held size
+// bytes when it was opened and got fewer, got, unless the file holds
+// exactly that many now (it was truncated or rewritten meanwhile). A file
+// that grew meanwhile (a log being written) arrives as far as it had grown,
+// as with scp; so does one that stats as empty but is not (/proc).
+func shortRead(f *sftp.File, size, got int64) error {
+	if got >= size {
+		return nil
+	}
+	if now, err := f.Stat(); err == nil && now.Size() == got {
+		return nil
+	}
+	return fmt.Errorf("got %d bytes of %d", got, size)
 }
 
 // meter wraps r, which holds what is left of a file of size after from,

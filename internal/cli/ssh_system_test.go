@@ -446,6 +446,19 @@ func TestCpSmallAndPipes(t *testing.T) {
 	if got, _ := os.ReadFile(fromPipe); !bytes.Equal(got, data) {
 		t.Errorf("cp from a named pipe: %d bytes, want %d", len(got), len(data))
 	}
+
+	// A file that stats as empty but holds bytes (/proc), as scp copies it.
+	want, err := os.ReadFile("/proc/version")
+	if err != nil {
+		t.Skip(err)
+	}
+	procDst := filepath.Join(dir, "version")
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, "web-1:/proc/version", procDst); code != 0 {
+		t.Fatalf("cp web-1:/proc/version: %d %s", code, errOut)
+	}
+	if got, _ := os.ReadFile(procDst); !bytes.Equal(got, want) {
+		t.Errorf("cp web-1:/proc/version: %q, want %q", got, want)
+	}
 }
 
 // cpEnv starts a controller and an agent with target web-1 for the CLI,
