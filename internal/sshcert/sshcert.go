@@ -80,3 +80,10 @@ func CheckSourceAddress(cert *ssh.Certificate, remote net.Addr) error {
 	}
 	return fmt.Errorf("the certificate may only be used from %s, not from %s", list, ip)
 }
+
+// KeyName names a key as ssh-add -l shows it: its type and SHA-256
+// fingerprint ("ED25519 key SHA256:…").
+func KeyName(key ssh.PublicKey) string {
+	t := strings.ToUpper(strings.TrimPrefix(key.Type(), "ssh-"))
+	return t + " key " + ssh.FingerprintSHA256(key)
+}

@@ -163,7 +163,9 @@ var resetSignals sync.Once
 func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 	cert, ok := key.(*ssh.Certificate)
 	if !ok {
-		return nil, refuse("burrow: only burrow certificates are accepted here; connect with `burrow ssh`, or run `burrow ssh-config` for OpenSSH")
+		// Named, for OpenSSH may offer it before a certificate that then
+		// logs in.
+		return nil, refuse("burrow: " + sshcert.KeyName(key) + ": only burrow certificates are accepted here; connect with `burrow ssh`, or run `burrow ssh-config` (or `burrow cert issue`) for OpenSSH")
 	}
 	if cert.CertType != ssh.UserCert {
 		return nil, refuse("burrow: this is not a user certificate")
@@ -183,6 +185,11 @@ func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 	login := meta.User()
 	if !hasPrincipal(cert, login) {
 		return nil, refuse(fmt.Sprintf("burrow: your certificate does not allow logging in as %q (it allows %q)", login, cert.ValidPrincipals))
+	}
+	// x/crypto enforces source-address too, but silently; say what it wants.
+	// A tunnel connection's remote address is the user's (protocol.md).
+	if err := sshcert.CheckSourceAddress(cert, meta.RemoteAddr()); err != nil {
+		return nil, refuse("burrow: " + err.Error())
 	}
 	checker := ssh.CertChecker{Clock: s.opts.Now, IsUserAuthority: s.trusted}
 	perms, err := checker.Authenticate(meta, key)
