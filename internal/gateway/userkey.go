@@ -25,7 +25,6 @@ func refuseUnregistered(key ssh.PublicKey) error {
 	return &ssh.BannerError{Err: errUnregisteredKey, Message: msg + "\r\n"}
 }
 
-
 // checkPlainKey accepts a plain key registered with `burrow keys add` as a
 // login with the token that registered it, while that token is usable.
 // Like certificates, only key itself decides (CVE-2024-45337): the
