@@ -31,6 +31,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return int(ex)
 		}
 		fmt.Fprintln(stderr, "burrow: "+describe(err))
+		var sf sshFailure
+		if errors.As(err, &sf) {
+			return 255
+		}
 		return 1
 	}
 	return 0
@@ -40,6 +44,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// sshFailure is a failure of `burrow ssh` itself, not of the remote
+// command: it exits 255, as OpenSSH does, so that a script tells it from a
+// remote command's own status 1.
+type sshFailure struct{ error }
+
+func (f sshFailure) Unwrap() error { return f.error }
+
+// asSSHFailure marks err as an sshFailure unless it carries a remote
+// command's status.
+func asSSHFailure(err error) error {
+	var ex exitError
+	if err == nil || errors.As(err, &ex) {
+		return err
+	}
+	return sshFailure{err}
+}
 
 func describe(err error) string {
 	var e *apitype.Error

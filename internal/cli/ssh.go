@@ -42,7 +42,8 @@ burrow mints a key and a certificate valid for a few minutes for each
 connection and checks the target's registered host key, so there is nothing
 to set up and no host key prompt. A terminal is used when standard input is
 one and no command is given (-t forces it, -T refuses it). The exit status
-of the remote command becomes burrow's (a signal n gives 128+n). Options
+of the remote command becomes burrow's (a signal n gives 128+n); burrow's own
+failures exit 255, as OpenSSH's do. Options
 may come before or after TARGET, as with OpenSSH: the first word after
 TARGET that is none (or "--") starts the command.
 TARGET may also be written as OpenSSH users know it: NAME.burrow,
@@ -66,7 +67,7 @@ NAME.<org>.burrow or NAME.<org>.`,
 				}
 				command = cmd.Flags().Args()
 			}
-			return runSSH(cmd.Context(), g, f, args[0], command)
+			return asSSHFailure(runSSH(cmd.Context(), g, f, args[0], command))
 		},
 	}
 	fl := cmd.Flags()

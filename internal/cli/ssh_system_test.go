@@ -251,10 +251,17 @@ func TestSSHAndCp(t *testing.T) {
 		{[]string{"ssh", "closed", "true"}, "no shell access"},
 		{[]string{"ssh", "-l", "no-such-user-x", "web-1", "true"}, "may not log in as"},
 	} {
+		// 255, as OpenSSH exits when it fails itself, not the command.
 		_, errOut, code := burrowCLI(t, c.args...)
-		if code == 0 || !strings.Contains(errOut, c.want) {
-			t.Errorf("burrow %s: code %d, stderr %q, want it to say %q", strings.Join(c.args, " "), code, errOut, c.want)
+		if code != 255 || !strings.Contains(errOut, c.want) {
+			t.Errorf("burrow %s: code %d, stderr %q, want 255 and it to say %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
+	}
+	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "exit 255"); code != 255 {
+		t.Errorf("a remote exit 255: code %d", code)
+	}
+	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "exit 1"); code != 1 {
+		t.Errorf("a remote exit 1: code %d", code)
 	}
 
 	dir := t.TempDir()

@@ -202,5 +202,52 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 		}
 		return nil, fmt.Errorf("ssh to %s as %s: %w", target, login, err)
 	}
-	return ssh.NewClient(sc, chans, reqs), nil
+	client := ssh.NewClient(sc, chans, reqs)
+	go keepAlive(client, keepAliveInterval, keepAliveMissed, func() {
+		fmt.Fprintf(banner, "burrow: no answer from %s for %v; the connection is lost\n", target, keepAliveInterval*keepAliveMissed)
+	})
+	return client, nil
+}
+
+// Keepalives of burrow's own SSH client, as ssh-config's entries give
+// OpenSSH (ServerAliveInterval 30, ServerAliveCountMax 3): a connection that
+// stops answering (a laptop asleep, a network gone) ends after 90 s instead
+// of hanging.
+const (
+	keepAliveInterval = 30 * time.Second
+	keepAliveMissed   = 3
+)
+
+// keepAlive asks the server for a keepalive@openssh.com reply every
+// interval until client closes. When missed intervals pass without an
+// answer it calls lost and closes client.
+func keepAlive(client *ssh.Client, interval time.Duration, missed int, lost func()) {
+	done := make(chan struct{})
+	go func() { client.Wait(); close(done) }()
+	answered := make(chan struct{}, 1)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	waiting := 0 // intervals since the last request was sent without an answer
+	for {
+		select {
+		case <-done:
+			return
+		case <-answered:
+			waiting = 0
+		case <-t.C:
+			if waiting == 0 {
+				go func() {
+					// Any reply counts, a refusal too: the server is there.
+					if _, _, err := client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+						answered <- struct{}{}
+					}
+				}()
+			}
+			if waiting++; waiting > missed {
+				lost()
+				client.Close()
+				return
+			}
+		}
+	}
 }
