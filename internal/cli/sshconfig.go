@@ -338,8 +338,9 @@ func sshConfigBlock(ctxName, exe string, id identity, ts []apitype.Target) strin
 	return b.String()
 }
 
-// writeSSHConfig replaces the context's marked section of path, or
-// appends it, keeping everything else as it was.
+// writeSSHConfig replaces the context's marked section of path, or adds
+// it before the first Host or Match block, keeping everything else as it
+// was.
 func writeSSHConfig(path, ctxName, block string) error {
 	begin := "# --- burrow " + ctxName + " begin (managed by `burrow ssh-config --write`) ---\n"
 	end := "# --- burrow " + ctxName + " end ---\n"
@@ -355,6 +356,12 @@ func writeSSHConfig(path, ctxName, block string) error {
 			return fmt.Errorf("%s has the start of burrow's section but not its end (%q); fix it by hand", path, strings.TrimSpace(end))
 		}
 		s = s[:i] + section + s[i+j+len(end):]
+	} else if i := firstHostLine(s); i >= 0 {
+		// OpenSSH takes the first value it reads for each option: ahead of
+		// the user's own Host and Match blocks (a "Host *" with its own
+		// UserKnownHostsFile, say), burrow's entries keep their options.
+		// The user's global options above stay first.
+		s = s[:i] + section + "\n" + s[i:]
 	} else {
 		if s != "" && !strings.HasSuffix(s, "\n") {
 			s += "\n"
@@ -364,8 +371,28 @@ func writeSSHConfig(path, ctxName, block string) error {
 		}
 		s += section
 	}
+	// A config that links elsewhere (a dotfile manager's) is written where
+	// the link points, and stays a link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	return writeFileAtomic(path, []byte(s), 0o600)
+}
+
+// firstHostLine is the offset of the first line of s that starts a Host or
+// Match block (keywords are case-insensitive and may be followed by "="),
+// or -1.
+func firstHostLine(s string) int {
+	off := 0
+	for _, line := range strings.SplitAfter(s, "\n") {
+		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' })
+		if len(f) > 0 && (strings.EqualFold(f[0], "Host") || strings.EqualFold(f[0], "Match")) {
+			return off
+		}
+		off += len(line)
+	}
+	return -1
 }
