@@ -61,7 +61,17 @@ again.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			showProgress := !quiet && isTerminal(g.stderr)
 			cp := &copier{recursive: recursive, progress: showProgress, resume: resume, stderr: g.stderr}
-			return runCp(cmd.Context(), g, cp, login, args[:len(args)-1], args[len(args)-1])
+			err := runCp(cmd.Context(), g, cp, login, args[:len(args)-1], args[len(args)-1])
+			if err != nil && cp.drawn != nil && !cp.drawn.IsFinished() {
+				fmt.Fprintln(g.stderr) // end the bar's line before the message
+			}
+			if err != nil && cmd.Context().Err() != nil {
+				// Interrupted (Ctrl-C): the sftp errors that follow the
+				// connection's close say nothing useful.
+				fmt.Fprintf(g.stderr, "burrow: interrupted; the same burrow cp with --resume continues where it stopped\n")
+				return exitError(130)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -85,6 +95,7 @@ type copier struct {
 	progress  bool
 	resume    bool
 	stderr    io.Writer
+	drawn     *progressbar.ProgressBar // the last bar, which may be unfinished
 }
 
 func runCp(ctx context.Context, g *globals, cp *copier, login string, srcs []string, dst string) error {
@@ -481,7 +492,7 @@ func (c *copier) resumeAt(src string, in io.ReaderAt, st fs.FileInfo, dst string
 // bar is progressbar's DefaultBytes, drawn on the command's standard error
 // rather than the process's.
 func (c *copier) bar(size int64, name string) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(size,
+	c.drawn = progressbar.NewOptions64(size,
 		progressbar.OptionSetDescription(name),
 		progressbar.OptionSetWriter(c.stderr),
 		progressbar.OptionShowBytes(true),
@@ -494,6 +505,7 @@ func (c *copier) bar(size int64, name string) *progressbar.ProgressBar {
 		progressbar.OptionFullWidth(),
 		progressbar.OptionSetRenderBlankState(true),
 	)
+	return c.drawn
 }
 
 // barReader counts bytes for the bar. Its Size lets sftp's ReadFrom

@@ -205,7 +205,7 @@ func TestCertAuthorityLines(t *testing.T) {
 // and a bind and destination address that net.SplitHostPort reads back
 // to the spec's parts; nothing panics.
 func FuzzParseSSHForwards(f *testing.F) {
-	for _, s := range []string{"8080:127.0.0.1:80", "0.0.0.0:5432:db:5432", "80:h:80:x", "::", ":1:2", "65536:h:1", "1:h:-1", "a:b:c:d:e", "[::1]:80:h:80"} {
+	for _, s := range []string{"8080:127.0.0.1:80", "0.0.0.0:5432:db:5432", "80:h:80:x", "::", ":1:2", "65536:h:1", "1:h:-1", "a:b:c:d:e", "[::1]:80:h:80", "*:8080:h:80"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

@@ -164,6 +164,9 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		if err != nil {
 			return exit(fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err))
 		}
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && strings.HasSuffix(fw.bind, ":0") { // as OpenSSH says it
+			fmt.Fprintf(g.stderr, "Allocated port %d for remote forward to %s%s", a.Port, fw.to, newline())
+		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)
 		go func() {
@@ -396,6 +399,9 @@ func parseSSHForwards(specs []string, flag string) ([]sshForward, error) {
 		bind := "127.0.0.1"
 		if len(parts) == 4 {
 			bind, parts = parts[0], parts[1:]
+		}
+		if bind == "*" { // every interface, as OpenSSH reads it
+			bind = ""
 		}
 		if len(parts) != 3 {
 			return nil, fmt.Errorf("%s %q: want [BIND:]PORT:HOST:HOSTPORT", flag, s)

@@ -210,6 +210,11 @@ func TestSSHAndCp(t *testing.T) {
 	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "kill -TERM $$"); code != 128+15 {
 		t.Errorf("ssh killed by TERM: code %d, want 143", code)
 	}
+	// -R with port 0 says which port the target chose, as OpenSSH does.
+	if _, errOut, code := burrowCLI(t, "ssh", "-l", login, "-R", "0:127.0.0.1:9", "web-1", "true"); code != 0 ||
+		!regexp.MustCompile(`^Allocated port [1-9][0-9]* for remote forward to 127\.0\.0\.1:9\r?\n$`).MatchString(errOut) {
+		t.Errorf("ssh -R 0:…: code %d, stderr %q", code, errOut)
+	}
 	// Options after TARGET, as OpenSSH takes them, up to the command or "--".
 	for _, args := range [][]string{
 		{"ssh", "web-1", "-l", login, "-T", "echo", "hi"},
