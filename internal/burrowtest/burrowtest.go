@@ -220,6 +220,18 @@ func (a *Agent) Stop() {
 	a.cancel = nil
 }
 
+// ClosedPort returns a port on 127.0.0.1 that nothing listens on (one
+// just released; good enough for a test that expects a refusal).
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // Echo starts a TCP echo server on 127.0.0.1:0 and returns its port. A
 // client's half-close is answered with a half-close after echoing.
 func Echo(t testing.TB) int {

@@ -76,6 +76,18 @@ func TestVNCForwards(t *testing.T) {
 		t.Errorf("vnc did not print the viewer address (without password):\n%s", run.out.String())
 	}
 	run.stop(t)
+
+	// Refused at once, not when a viewer connects: a port out of range,
+	// and a port nothing listens on.
+	closed := burrowtest.ClosedPort(t)
+	for _, c := range []struct{ port, want string }{
+		{"99999", "want a TCP port"},
+		{strconv.Itoa(closed), "refused"},
+	} {
+		if out, errOut, code := burrowCLI(t, "vnc", "mac-1", "--no-viewer", "--port", c.port); code == 0 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("vnc --port %s: code %d, stdout %q, stderr %q; want it to say %q", c.port, code, out, errOut, c.want)
+		}
+	}
 }
 
 // TestPortForwardOrgName: port-forward takes NAME.<org> and prints the

@@ -43,6 +43,9 @@ NAME.<org>.burrow or NAME.<org>.`,
 }
 
 func runVNC(ctx context.Context, g *globals, target string, port int, username, password string, noViewer bool) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("--port %d: want a TCP port, 1-65535", port)
+	}
 	c, err := newClient()
 	if err != nil {
 		return err
@@ -53,6 +56,13 @@ func runVNC(ctx context.Context, g *globals, target string, port int, username, 
 		return err
 	}
 	target = t.Name
+	// One connection first, so that a port the policy forbids, an offline
+	// target or no VNC server there is said now, not when a viewer tries.
+	probe, err := c.DialPortForward(ctx, target, port)
+	if err != nil {
+		return err
+	}
+	probe.Close()
 	if username == "" {
 		username = t.Labels["vnc-username"]
 	}
