@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -98,6 +99,9 @@ func open(path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ownerOnly(abs); err != nil {
+		return nil, err
+	}
 	write, err := openPool(dsn(abs, writerParams()), 1)
 	if err != nil {
 		return nil, err
@@ -110,6 +114,25 @@ func open(path string) (*DB, error) {
 		return nil, errors.Join(err, write.Close())
 	}
 	return &DB{write: write, read: read}, nil
+}
+
+// ownerOnly creates the database file readable by its owner alone, or
+// makes an existing one so: it holds the CA private keys. SQLite gives its
+// -wal and -shm files the main file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+	}
+	return nil
 }
 
 func openMemory() (*DB, error) {

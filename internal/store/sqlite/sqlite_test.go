@@ -319,3 +319,40 @@ func TestUpgradeFrom0001(t *testing.T) {
 func TestConformanceTokenCache(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return store.CacheTokens(openTemp(t), time.Hour) })
 }
+
+// TestFilesOwnerOnly: the database holds the CA private keys, so it and
+// SQLite's side files are readable by their owner alone, and an existing
+// database with a wider mode is narrowed.
+func TestFilesOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "burrow.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := store.Token{ID: "t1", Name: "n", Hash: []byte{1}, Subject: "alice", Role: "admin", CreatedAt: time.Now()}
+	if err := db.CreateToken(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // no side file in this journal mode
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+	db.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("reopened 0644 database: %v, %v", fi.Mode().Perm(), err)
+	}
+}
