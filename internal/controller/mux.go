@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -69,6 +70,16 @@ func sniff(prefix []byte) string {
 		return sniffTLS
 	}
 	return sniffUnknown
+}
+
+// plainHTTP reports whether prefix starts an HTTP/1 request.
+func plainHTTP(prefix []byte) bool {
+	for _, m := range []string{"GET ", "HEAD", "POST", "PUT ", "DELE", "OPTI", "PATC", "CONN", "TRAC"} {
+		if bytes.HasPrefix(prefix, []byte(m)) {
+			return true
+		}
+	}
+	return false
 }
 
 // peekedConn is a connection whose first bytes were read to sniff it.
@@ -151,6 +162,9 @@ func (m *mux) handshake(c net.Conn) {
 		return
 	case kind != sniffTLS:
 		m.log.Debug("neither TLS nor SSH; closing", "peer", c.RemoteAddr(), "first_bytes", prefix)
+		if plainHTTP(prefix) { // say why, as net/http's TLS server does
+			io.WriteString(c, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server: use https://\n")
+		}
 		c.Close()
 		return
 	}

@@ -125,12 +125,24 @@ func TestMuxSplits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	garbage.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	garbage.Write([]byte("\x00\x01\x02\x03 hello\r\n"))
 	garbage.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := garbage.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("garbage got %d bytes back, want the connection closed", n)
 	}
 	garbage.Close()
+
+	// Plain HTTP hears why, as from net/http's TLS server, and is closed.
+	plainHTTP, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainHTTP.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	plainHTTP.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(plainHTTP); err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.0 400 ")) || !bytes.Contains(b, []byte("HTTPS server")) {
+		t.Fatalf("plain HTTP got %q, %v", b, err)
+	}
+	plainHTTP.Close()
 }
 
 // TestMuxPendingPerSource: one address holding MaxPendingPerSource silent
