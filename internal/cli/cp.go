@@ -42,10 +42,12 @@ func newCpCmd(g *globals) *cobra.Command {
 		Use:   "cp [-r] SOURCE... DEST",
 		Short: "Copy files to or from a target (over SFTP)",
 		Long: `Copy files between this machine and a target, like scp. A remote path is
-[USER@]TARGET:PATH, relative to the login's home directory (TARGET may
-also be NAME.burrow, NAME.<org>.burrow or NAME.<org>). Modes and
-modification times are kept; -r copies folders. A progress bar is shown
-when standard error is a terminal.
+[USER@]TARGET:PATH, relative to the login's home directory, which ~/
+also names (TARGET may also be NAME.burrow, NAME.<org>.burrow or
+NAME.<org>). Modes and modification times are kept, of folders too; -r
+copies folders (symbolic links in them are skipped, with a note). A
+progress bar is shown when standard error is a terminal. Ctrl-C exits 130;
+--resume then goes on.
 
 With --resume, a copy that was cut off goes on where it stopped: a
 destination file shorter than its source gets only the rest, provided it
@@ -161,9 +163,13 @@ func runCp(ctx context.Context, g *globals, cp *copier, login string, srcs []str
 	return nil
 }
 
-// remotePathOf maps "" (the home directory, as with scp) to ".".
+// remotePathOf maps "" and "~" (the home directory, as with scp) to "."
+// and "~/P" to P, which the server reads from the home directory.
 func remotePathOf(p string) string {
-	if p == "" {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		p = rest
+	}
+	if p == "" || p == "~" {
 		return "."
 	}
 	return p
@@ -186,12 +192,14 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 	if !c.recursive {
 		return fmt.Errorf("%s is a directory (use -r)", src)
 	}
-	// Folder modes are set last, deepest first: a read-only folder must
-	// still be writable while its contents are copied into it.
+	// Folder modes and times are set last, deepest first: a read-only
+	// folder must still be writable while its contents are copied into it,
+	// and each copy into a folder changes its time.
 	var dirs []dirMode
 	defer func() {
 		for i := len(dirs) - 1; i >= 0; i-- {
 			c.sftp.Chmod(dirs[i].path, dirs[i].mode)
+			c.sftp.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime)
 		}
 	}()
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -209,7 +217,7 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 			if err := c.sftp.MkdirAll(target); err != nil {
 				return fmt.Errorf("create %s: %w", target, err)
 			}
-			dirs = append(dirs, dirMode{target, info.Mode().Perm()})
+			dirs = append(dirs, dirMode{target, info.Mode().Perm(), info.ModTime()})
 			return nil
 		case info.Mode().IsRegular():
 			return c.putFile(p, target, info)
@@ -262,10 +270,12 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 	return c.sftp.Chtimes(dst, st.ModTime(), st.ModTime())
 }
 
-// dirMode is a folder's mode, applied once the copy into it is done.
+// dirMode is a folder's mode and modification time, applied once the copy
+// into it is done.
 type dirMode struct {
-	path string
-	mode fs.FileMode
+	path  string
+	mode  fs.FileMode
+	mtime time.Time
 }
 
 // download copies remote src to local dst, with upload's naming rules.
@@ -291,6 +301,7 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 	defer func() {
 		for i := len(dirs) - 1; i >= 0; i-- {
 			os.Chmod(dirs[i].path, dirs[i].mode)
+			os.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime)
 		}
 	}()
 	walker := c.sftp.Walk(src)
@@ -306,7 +317,7 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 			if err := os.MkdirAll(target, 0o700); err != nil {
 				return err
 			}
-			dirs = append(dirs, dirMode{target, info.Mode().Perm()})
+			dirs = append(dirs, dirMode{target, info.Mode().Perm(), info.ModTime()})
 		case info.Mode().IsRegular():
 			if err := c.getFile(walker.Path(), target, info); err != nil {
 				return err

@@ -301,3 +301,12 @@ func TestJoinTokenCreateRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRemotePathOf: the home directory, as scp names it.
+func TestRemotePathOf(t *testing.T) {
+	for in, want := range map[string]string{"": ".", "~": ".", "~/": ".", "~/x/y": "x/y", "/abs": "/abs", "rel": "rel", "~user/x": "~user/x"} {
+		if got := remotePathOf(in); got != want {
+			t.Errorf("remotePathOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -493,3 +493,32 @@ func cpEnv(t *testing.T) (login, dir string) {
 	cliEnv(t, s)
 	return burrowtest.AdminLogins()[0], t.TempDir()
 }
+
+// TestCpTreeKeepsTimes: cp -r keeps the modification times of folders
+// both ways, not only of files.
+func TestCpTreeKeepsTimes(t *testing.T) {
+	login, dir := cpEnv(t)
+	src := filepath.Join(dir, "tree")
+	old := time.Date(2019, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "sub", "f"), []byte("x"), 0o644)
+	for _, d := range []string{filepath.Join(src, "sub"), src} {
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, down := filepath.Join(dir, "up"), filepath.Join(dir, "down")
+	if _, errOut, code := burrowCLI(t, "cp", "-r", "-l", login, src, "web-1:"+up); code != 0 {
+		t.Fatalf("cp -r up: %d %s", code, errOut)
+	}
+	if _, errOut, code := burrowCLI(t, "cp", "-r", "-l", login, "web-1:"+up, down); code != 0 {
+		t.Fatalf("cp -r down: %d %s", code, errOut)
+	}
+	for _, d := range []string{up, filepath.Join(up, "sub"), down, filepath.Join(down, "sub")} {
+		if fi, err := os.Stat(d); err != nil || !fi.ModTime().Equal(old) {
+			t.Errorf("%s: modified %v, want %v (%v)", d, fi.ModTime(), old, err)
+		}
+	}
+}
