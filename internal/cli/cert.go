@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ DIR/id_ed25519, DIR/id_ed25519.pub and DIR/id_ed25519-cert.pub instead.
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.ttlSet = cmd.Flags().Changed("ttl")
+			if cmd.Flags().Changed("login") && (len(o.logins) == 0 || slices.Contains(o.logins, "")) {
+				return errors.New("--login: give a login name; leave --login out for all of the token's logins")
+			}
 			return o.run(cmd.Context(), g)
 		},
 	}

@@ -187,6 +187,7 @@ func TestCertIssueRefused(t *testing.T) {
 		{"bad source address", "", []string{"--source-address", "example.com", "--out", t.TempDir()}, "neither an IP address"},
 		{"missing key", "", []string{"--key", filepath.Join(t.TempDir(), "none")}, "--key"},
 		{"ttl under a second", "", []string{"--ttl", "500ms", "--out", t.TempDir()}, "at least 1s"},
+		{"empty login", "", []string{"--login", "", "--out", t.TempDir()}, "give a login name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

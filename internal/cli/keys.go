@@ -19,7 +19,7 @@ const maxKeyFile = 64 << 10
 
 func newKeysCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage plain SSH public keys that open the gateway (ssh -J)"}
-	cmd.AddCommand(newKeysAddCmd(g), newKeysListCmd(g), newKeysRemoveCmd())
+	cmd.AddCommand(newKeysAddCmd(g), newKeysListCmd(g), newKeysRemoveCmd(g))
 	return cmd
 }
 
@@ -105,7 +105,7 @@ func newKeysListCmd(g *globals) *cobra.Command {
 	return list
 }
 
-func newKeysRemoveCmd() *cobra.Command {
+func newKeysRemoveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "remove ID", Aliases: []string{"rm"}, Short: "Remove a registered key; new gateway logins with it are refused", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -113,7 +113,11 @@ func newKeysRemoveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.DeleteUserKey(cmd.Context(), args[0])
+			if err := c.DeleteUserKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "removed key %s\n", args[0])
+			return nil
 		},
 	}
 }

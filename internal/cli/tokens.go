@@ -89,7 +89,11 @@ sessions are closed and agents refuse the SSH certificates issued for it.
 				return err
 			}
 			if revokeUser == "" {
-				return c.RevokeToken(cmd.Context(), args[0])
+				if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "revoked token %s\n", args[0])
+				return nil
 			}
 			r, err := c.RevokeUser(cmd.Context(), revokeUser)
 			if err != nil {
