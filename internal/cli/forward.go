@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/burrow-dev/burrow/internal/client"
+	"github.com/burrow-dev/burrow/internal/tunnel"
 	"github.com/burrow-dev/burrow/internal/relay"
 )
 
@@ -184,6 +185,9 @@ ssh-config" set up, before it expires.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			useConfig(config)
 			target := targetName(args[0])
+			if err := tunnel.ValidName(target); err != nil {
+				return fmt.Errorf("target %v", err)
+			}
 			port, err := strconv.Atoi(args[1])
 			if err != nil {
 				return fmt.Errorf("port %q is not a number", args[1])

@@ -268,9 +268,11 @@ host keys agents registered, so there is never a host key prompt.`,
 }
 
 func firstTarget(ts []apitype.Target) string {
-	for _, t := range ts {
-		if t.SSH != "" {
-			return t.Name
+	for _, online := range []bool{true, false} { // an online one if there is
+		for _, t := range ts {
+			if t.SSH != "" && t.Online == online {
+				return t.Name
+			}
 		}
 	}
 	return "TARGET"

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -180,13 +181,18 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 		}
 		return nil, err
 	}
+	var told atomic.Bool // the server said why it refused, in a banner
 	cfg := &ssh.ClientConfig{
 		User:              login,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback:   hostKey,
 		HostKeyAlgorithms: hostKeyAlgos,
-		BannerCallback:    func(msg string) error { _, err := io.WriteString(banner, msg); return err },
-		Timeout:           30 * time.Second,
+		BannerCallback: func(msg string) error {
+			told.Store(true)
+			_, err := io.WriteString(banner, msg)
+			return err
+		},
+		Timeout: 30 * time.Second,
 	}
 	// The handshake has no context of its own: cancelling ctx (a signal)
 	// or a target that stalls past the timeout ends it by closing conn.
@@ -199,6 +205,10 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
+		}
+		if told.Load() && strings.Contains(err.Error(), "unable to authenticate") {
+			// The banner above said why; x/crypto's list of methods adds nothing.
+			return nil, fmt.Errorf("ssh to %s as %s: login refused", target, login)
 		}
 		return nil, fmt.Errorf("ssh to %s as %s: %w", target, login, err)
 	}

@@ -307,7 +307,10 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](
 // ValidName checks a target or agent name: lowercase DNS labels separated
 // by dots, at most 253 characters.
 func ValidName(name string) error {
-	if len(name) == 0 || len(name) > 253 || !nameRE.MatchString(name) {
+	switch {
+	case len(name) > 253:
+		return fmt.Errorf("%q… (%d characters) is not a valid name: at most 253", name[:32], len(name))
+	case len(name) == 0 || !nameRE.MatchString(name):
 		return fmt.Errorf("%q is not a valid name (lowercase letters, digits, '-' and '.', like a DNS name)", name)
 	}
 	return nil

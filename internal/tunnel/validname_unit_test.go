@@ -106,3 +106,12 @@ func FuzzValidName(f *testing.F) {
 		}
 	})
 }
+
+// TestValidNameLongIsShort: a hostile 5000-character name is refused
+// without being echoed whole.
+func TestValidNameLongIsShort(t *testing.T) {
+	err := tunnel.ValidName(strings.Repeat("a", 5000))
+	if err == nil || len(err.Error()) > 120 || !strings.Contains(err.Error(), "5000 characters") {
+		t.Errorf("ValidName(5000 × a) = %v", err)
+	}
+}
