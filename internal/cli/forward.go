@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/burrow-dev/burrow/internal/client"
-	"github.com/burrow-dev/burrow/internal/tunnel"
 	"github.com/burrow-dev/burrow/internal/relay"
+	"github.com/burrow-dev/burrow/internal/tunnel"
 )
 
 // forwardSpec is one LOCAL:REMOTE pair.
