@@ -30,10 +30,18 @@ func (a *API) listTargets(w http.ResponseWriter, r *http.Request, _ dial.Princip
 			if !online && ok {
 				continue // another agent holds this name now
 			}
+			pol, err := a.opts.Store.Policy(r.Context(), t.Name)
+			if errors.Is(err, store.ErrNotFound) {
+				pol, err = store.Policy{}, nil // none set
+			}
+			if err != nil {
+				writeError(w, apitype.Errorf(apitype.CodeUnavailable, "policy of %s: %v", t.Name, err))
+				return
+			}
 			out = append(out, apitype.Target{
 				Name: t.Name, Agent: ag.Name, Host: t.Host, Online: online, LastSeen: lastSeen(ag, online, a.opts.Now()),
 				OS: ag.OS, Arch: ag.Arch, Version: ag.Version, Labels: ag.Labels, Allow: t.Allow, Deny: t.Deny,
-				HostKey: ag.HostKey, SSH: t.SSH,
+				PolicyAllow: pol.Allow, PolicyDeny: pol.Deny, HostKey: ag.HostKey, SSH: t.SSH,
 			})
 		}
 	}

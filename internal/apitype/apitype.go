@@ -22,6 +22,10 @@ type Target struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Allow    string            `json:"allow_ports,omitempty"` // agent-side allow list, "" = all
 	Deny     string            `json:"deny_ports,omitempty"`  // agent-side deny list
+	// The controller-side policy (PUT /v1/targets/{name}/policy), which
+	// applies on top of the agent's lists.
+	PolicyAllow string `json:"policy_allow_ports,omitempty"`
+	PolicyDeny  string `json:"policy_deny_ports,omitempty"`
 	HostKey  string            `json:"host_key,omitempty"`    // the agent's SSH host key, authorized_keys format
 	SSH      string            `json:"ssh,omitempty"`         // "builtin", "system" or "" (no shell access)
 }

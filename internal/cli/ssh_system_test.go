@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/burrow-dev/burrow/internal/agent"
+	"github.com/burrow-dev/burrow/internal/apitype"
 	"github.com/burrow-dev/burrow/internal/burrowtest"
 )
 
@@ -519,6 +520,30 @@ func TestCpTreeKeepsTimes(t *testing.T) {
 	for _, d := range []string{up, filepath.Join(up, "sub"), down, filepath.Join(down, "sub")} {
 		if fi, err := os.Stat(d); err != nil || !fi.ModTime().Equal(old) {
 			t.Errorf("%s: modified %v, want %v (%v)", d, fi.ModTime(), old, err)
+		}
+	}
+}
+
+// TestTargetsShowPolicy: the PORTS column shows the controller's policy
+// where one narrows the agent's lists.
+func TestTargetsShowPolicy(t *testing.T) {
+	s := burrowtest.Start(t)
+	s.StartAgent("web-1", nil)
+	s.StartAgent("web-2", nil)
+	cliEnv(t, s)
+	if _, err := s.Client(s.AdminToken).SetPolicy(t.Context(), apitype.Policy{Target: "web-1", Deny: "22,5900"}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := burrowCLI(t, "targets")
+	if code != 0 {
+		t.Fatalf("targets: %d %s", code, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^web-1 .* all; controller: all except 22,5900 `),
+		regexp.MustCompile(`(?m)^web-2 .* all\s*$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("targets lacks %v:\n%s", want, out)
 		}
 	}
 }

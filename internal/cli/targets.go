@@ -60,13 +60,23 @@ func status(t apitype.Target) string {
 	return "offline (seen " + time.Since(t.LastSeen).Round(time.Second).String() + " ago)"
 }
 
+// ports is what the agent allows and, if the controller's policy narrows
+// it, what that allows.
 func ports(t apitype.Target) string {
-	s := "all"
-	if t.Allow != "" {
-		s = t.Allow
+	s := portList(t.Allow, t.Deny)
+	if t.PolicyAllow != "" || t.PolicyDeny != "" {
+		s += "; controller: " + portList(t.PolicyAllow, t.PolicyDeny)
 	}
-	if t.Deny != "" {
-		s += " except " + t.Deny
+	return s
+}
+
+func portList(allow, deny string) string {
+	s := "all"
+	if allow != "" {
+		s = allow
+	}
+	if deny != "" {
+		s += " except " + deny
 	}
 	return s
 }
