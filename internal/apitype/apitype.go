@@ -26,8 +26,8 @@ type Target struct {
 	// applies on top of the agent's lists.
 	PolicyAllow string `json:"policy_allow_ports,omitempty"`
 	PolicyDeny  string `json:"policy_deny_ports,omitempty"`
-	HostKey  string            `json:"host_key,omitempty"`    // the agent's SSH host key, authorized_keys format
-	SSH      string            `json:"ssh,omitempty"`         // "builtin", "system" or "" (no shell access)
+	HostKey     string `json:"host_key,omitempty"` // the agent's SSH host key, authorized_keys format
+	SSH         string `json:"ssh,omitempty"`      // "builtin", "system" or "" (no shell access)
 }
 
 // Policy is the controller-side port policy of one target. Empty Allow means
