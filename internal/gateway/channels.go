@@ -142,6 +142,14 @@ func (c *conn) info() string {
 	if len(p.Logins) > 0 {
 		login = p.Logins[0]
 	}
+	if c.overTLS {
+		host, port, _ := net.SplitHostPort(c.sc.LocalAddr().String())
+		fmt.Fprintf(&b, "\nConnect through this gateway over TLS, as now, with in ~/.ssh/config:\n"+
+			"  Host burrow-gw\n      HostName %s\n      Port %s\n"+
+			"      ProxyCommand openssl s_client -quiet -verify_quiet -alpn ssh -connect %%h:%%p\n"+
+			"then:\n  ssh -J %s@burrow-gw %s@TARGET\n", host, port, c.sc.User(), login)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "\nConnect through this gateway with:\n  ssh -J %s@%s %s@TARGET\n", c.sc.User(), c.sc.LocalAddr(), login)
 	return b.String()
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +24,11 @@ type conn struct {
 	sc    *ssh.ServerConn
 	log   *slog.Logger
 	login login // who, from the Permissions of the key that authenticated
-	ctx   context.Context
-	wg    sync.WaitGroup // channels being served
+	// overTLS says the client came through TLS on the main port (SSH over
+	// TLS), so the banner's hint keeps to TLS.
+	overTLS bool
+	ctx     context.Context
+	wg      sync.WaitGroup // channels being served
 }
 
 // handle runs the handshake and then serves c's channels until it ends.
@@ -56,7 +60,8 @@ func (s *Server) handle(c net.Conn) {
 	l := loginOf(sc.Permissions)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cn := &conn{s: s, sc: sc, login: l, ctx: ctx,
+	_, overTLS := c.(*tls.Conn)
+	cn := &conn{s: s, sc: sc, login: l, ctx: ctx, overTLS: overTLS,
 		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
 	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User(), "cipher", sshcert.Cipher(sc.Conn))
 	go cn.globalRequests(reqs)

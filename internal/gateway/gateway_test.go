@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/burrow-dev/burrow/internal/sshca"
 	"github.com/burrow-dev/burrow/internal/store"
 	"github.com/burrow-dev/burrow/internal/store/sqlite"
+	"github.com/burrow-dev/burrow/internal/tlsutil"
 )
 
 const waitShort = 10 * time.Second
@@ -590,5 +592,40 @@ func TestHostKeyPersisted(t *testing.T) {
 	}
 	if ssh.FingerprintSHA256(a.PublicKey()) != ssh.FingerprintSHA256(b.PublicKey()) || a.PublicKey().Type() != ssh.KeyAlgoED25519 {
 		t.Fatal("host key not kept across loads, or not ed25519")
+	}
+}
+
+// TestSessionOverTLS: a client that came through TLS (SSH over TLS on the
+// main port) is told how to connect through TLS again, not by plain -J.
+func TestSessionOverTLS(t *testing.T) {
+	e := newEnv(t, nil)
+	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.gw.Serve(ln)
+	tc, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"ssh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(tc, ln.Addr().String(), &ssh.ClientConfig{
+		User: "anything", Auth: []ssh.AuthMethod{ssh.PublicKeys(e.certSigner(nil, "burrow:acme:alice:t1", time.Hour))},
+		HostKeyCallback: ssh.FixedHostKey(e.hostPK), Timeout: waitShort,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ssh.NewClient(sc, chans, reqs)
+	defer c.Close()
+	out := sessionOutput(t, c, false)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	for _, want := range []string{"over TLS", "Port " + port, "ProxyCommand openssl s_client -quiet -verify_quiet -alpn ssh -connect %h:%p", "ssh -J anything@burrow-gw root@TARGET"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session output %q lacks %q", out, want)
+		}
 	}
 }
