@@ -42,7 +42,10 @@ offline learns it when it reconnects. Admin only.`,
 		Example: "  burrow ca rotate --user --overlap 24h\n  burrow ca rotate --host --overlap 720h",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if user == host {
+			switch {
+			case user && host:
+				return errors.New("rotate one CA at a time: --user or --host, not both")
+			case !user && !host:
 				return errors.New("say which CA to rotate: --user or --host")
 			}
 			req := apitype.RotateCARequest{Kind: "user", Overlap: overlap.String()}

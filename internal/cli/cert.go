@@ -106,7 +106,11 @@ func (o certIssue) run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	printIssued(g, resp, cert.CriticalOptions["source-address"], where)
+	var asked time.Duration // the default follows the controller's maximum
+	if o.ttlSet {
+		asked = o.ttl
+	}
+	printIssued(g, resp, cert.CriticalOptions["source-address"], where, asked)
 	return nil
 }
 
@@ -215,8 +219,18 @@ func addToAgent(ag agent.ExtendedAgent, priv ed25519.PrivateKey, cert *ssh.Certi
 	if err != nil {
 		return "", fmt.Errorf("add to the ssh-agent at %s: %w", os.Getenv("SSH_AUTH_SOCK"), err)
 	}
-	return fmt.Sprintf("added to the ssh-agent at %s for %v (`ssh-add -l` lists it)", os.Getenv("SSH_AUTH_SOCK"), left), nil
+	where := fmt.Sprintf("added to the ssh-agent at %s for %v (`ssh-add -l` lists it)", os.Getenv("SSH_AUTH_SOCK"), left)
+	// OpenSSH offers the agent's keys in order, and servers stop after
+	// about six (MaxAuthTries): behind five others, this one may never be
+	// tried.
+	if keys, err := ag.List(); err == nil && len(keys) > maxAgentKeysTried {
+		where += fmt.Sprintf("\nnote: the agent holds %d keys and OpenSSH offers them in order; a server stops after about %d, so this certificate may not be reached. Remove others (ssh-add -d FILE) or name it with IdentitiesOnly", len(keys), maxAgentKeysTried)
+	}
+	return where, nil
 }
+
+// maxAgentKeysTried is OpenSSH sshd's default MaxAuthTries.
+const maxAgentKeysTried = 6
 
 // writeKeyFiles writes a new key and its certificate into dir.
 func writeKeyFiles(dir string, priv ed25519.PrivateKey, cert *ssh.Certificate) (string, error) {
@@ -300,9 +314,12 @@ func writeCertFor(key, dir string, cert *ssh.Certificate) (string, error) {
 }
 
 // printIssued says what was issued and where it went.
-func printIssued(g *globals, resp apitype.SSHCertificate, source, where string) {
+func printIssued(g *globals, resp apitype.SSHCertificate, source, where string, asked time.Duration) {
 	fmt.Fprintf(g.stdout, "certificate %s for %s, valid until %s\n", resp.KeyID,
 		strings.Join(resp.Principals, ", "), resp.ValidBefore.Local().Format(time.RFC3339))
+	if time.Until(resp.ValidBefore) < asked-time.Minute {
+		fmt.Fprintf(g.stdout, "shorter than the %v asked for: a certificate ends with the token it was issued for\n", asked)
+	}
 	if source != "" {
 		fmt.Fprintf(g.stdout, "usable only from %s\n", source)
 	}

@@ -81,6 +81,36 @@ func TestCertIssueToAgent(t *testing.T) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
 	}
+	if strings.Contains(out, "note:") || strings.Contains(out, "shorter than") {
+		t.Errorf("output %q has a note it does not need", out)
+	}
+
+	// Behind six other keys, OpenSSH may never offer it: say so.
+	for range 6 {
+		_, k, _ := ed25519.GenerateKey(rand.Reader)
+		keyring.Add(agent.AddedKey{PrivateKey: k})
+	}
+	out, errb, code = burrowCLI(t, "cert", "issue", "--ttl", "1h", "--login", "root")
+	if code != 0 || !strings.Contains(out, "note: the agent holds 8 keys") {
+		t.Errorf("with 7 keys in the agent: exit %d, %q %q", code, out, errb)
+	}
+}
+
+// TestCertIssueCappedByToken: a certificate ends with its token, and
+// cert issue says so when that is sooner than the lifetime asked for.
+func TestCertIssueCappedByToken(t *testing.T) {
+	s := burrowtest.Start(t)
+	cliEnv(t, s)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	secret, _, code := burrowCLI(t, "token", "create", "--name", "short", "--role", "admin", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("token create: exit %d", code)
+	}
+	t.Setenv("BURROW_TOKEN", strings.TrimSpace(secret))
+	out, errb, code := burrowCLI(t, "cert", "issue", "--ttl", "3h", "--out", t.TempDir())
+	if code != 0 || !strings.Contains(out, "shorter than the 3h0m0s asked for") {
+		t.Errorf("cert issue --ttl 3h with a 1h token: exit %d, %q %q", code, out, errb)
+	}
 }
 
 func TestCertIssueOut(t *testing.T) {
