@@ -45,7 +45,8 @@ func newCpCmd(g *globals) *cobra.Command {
 [USER@]TARGET:PATH, relative to the login's home directory, which ~/
 also names (TARGET may also be NAME.burrow, NAME.<org>.burrow or
 NAME.<org>). Modes and modification times are kept, of folders too; -r
-copies folders (symbolic links in them are skipped, with a note). A
+copies folders (a symbolic link to a file is copied as the file, as scp
+does; one to a folder is skipped, with a note). A
 progress bar is shown when standard error is a terminal. Ctrl-C exits 130;
 --resume then goes on.
 
@@ -221,6 +222,13 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 			return nil
 		case info.Mode().IsRegular():
 			return c.putFile(p, target, info)
+		case info.Mode()&fs.ModeSymlink != 0:
+			// As on the way down: a link to a file is copied as the file.
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				return c.putFile(p, target, fi)
+			}
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (a link to a folder, or broken)\n", p)
+			return nil
 		default:
 			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", p)
 			return nil
@@ -322,6 +330,16 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 			if err := c.getFile(walker.Path(), target, info); err != nil {
 				return err
 			}
+		case info.Mode()&fs.ModeSymlink != 0:
+			// A link to a file is copied as the file, as scp -r does; a
+			// link to a folder is not followed (it may loop).
+			if fi, err := c.sftp.Stat(walker.Path()); err == nil && fi.Mode().IsRegular() {
+				if err := c.getFile(walker.Path(), target, fi); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (a link to a folder, or broken)\n", walker.Path())
 		default:
 			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", walker.Path())
 		}

@@ -505,17 +505,40 @@ func TestCpTreeKeepsTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(src, "sub", "f"), []byte("x"), 0o644)
+	// Links: to a file, copied as the file (as scp -r does); to a folder,
+	// skipped with a note.
+	os.Symlink("sub/f", filepath.Join(src, "link"))
+	os.Symlink("sub", filepath.Join(src, "dirlink"))
 	for _, d := range []string{filepath.Join(src, "sub"), src} {
 		if err := os.Chtimes(d, old, old); err != nil {
 			t.Fatal(err)
 		}
 	}
 	up, down := filepath.Join(dir, "up"), filepath.Join(dir, "down")
-	if _, errOut, code := burrowCLI(t, "cp", "-r", "-l", login, src, "web-1:"+up); code != 0 {
+	_, errOut, code := burrowCLI(t, "cp", "-r", "-l", login, src, "web-1:"+up)
+	if code != 0 {
 		t.Fatalf("cp -r up: %d %s", code, errOut)
 	}
-	if _, errOut, code := burrowCLI(t, "cp", "-r", "-l", login, "web-1:"+up, down); code != 0 {
+	if !strings.Contains(errOut, "skipping "+filepath.Join(src, "dirlink")) {
+		t.Errorf("cp -r up: no note of the skipped folder link: %q", errOut)
+	}
+	os.Symlink("sub", filepath.Join(up, "dirlink")) // for the way down
+	os.Chtimes(up, old, old)
+	if _, errOut, code = burrowCLI(t, "cp", "-r", "-l", login, "web-1:"+up, down); code != 0 {
 		t.Fatalf("cp -r down: %d %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "skipping "+filepath.Join(up, "dirlink")) {
+		t.Errorf("cp -r down: no note of the skipped folder link: %q", errOut)
+	}
+	os.Remove(filepath.Join(up, "dirlink"))
+	os.Chtimes(up, old, old)
+	for _, d := range []string{up, down} {
+		if fi, err := os.Lstat(filepath.Join(d, "link")); err != nil || !fi.Mode().IsRegular() || fi.Size() != 1 {
+			t.Errorf("%s/link: %v, %v; want the file it links to", d, fi, err)
+		}
+		if _, err := os.Lstat(filepath.Join(d, "dirlink")); !os.IsNotExist(err) {
+			t.Errorf("%s/dirlink: %v; want it skipped", d, err)
+		}
 	}
 	for _, d := range []string{up, filepath.Join(up, "sub"), down, filepath.Join(down, "sub")} {
 		if fi, err := os.Stat(d); err != nil || !fi.ModTime().Equal(old) {
