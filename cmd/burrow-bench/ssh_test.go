@@ -110,11 +110,7 @@ func TestSSHReportReference(t *testing.T) {
 	dir := t.TempDir()
 	write := sshResultWriter(t, dir)
 	write("meta.txt", "transfer size: 64 MiB\n")
-	for id, up := range map[string]string{"direct": "500", proxyNC: "400", floorTLS: "250", "openssh-burrow": "200"} {
-		write(id+"/status", "ok\n")
-		write(id+"/label", id+"\n")
-		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
-	}
+	writeUploads(write, map[string]string{"direct": "500", proxyNC: "400", floorTLS: "250", "openssh-burrow": "200"})
 	sshReportHas(t, dir,
 		"| upload 64 MiB, default cipher (MB/s) | 500 | 400 | 250 | 200 | n/a |",
 		"| upload 64 MiB, default cipher (MB/s) | 0.80× | 0.50× | 0.40× ✗ | n/a | ≥ 0.8× |",
@@ -128,11 +124,7 @@ func TestSSHReportReference(t *testing.T) {
 func TestSSHReportSkippedReference(t *testing.T) {
 	dir := t.TempDir()
 	write := sshResultWriter(t, dir)
-	for id, up := range map[string]string{"direct": "500", "openssh-burrow": "200"} {
-		write(id+"/status", "ok\n")
-		write(id+"/label", id+"\n")
-		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
-	}
+	writeUploads(write, map[string]string{"direct": "500", "openssh-burrow": "200"})
 	write(proxyNC+"/status", "skipped: no nc on PATH\n")
 	write(proxyNC+"/label", proxyNC+"\n")
 	var b strings.Builder
@@ -168,5 +160,15 @@ func sshResultWriter(t *testing.T, dir string) func(name, s string) {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// writeUploads writes a measured column per entry of mbps (column id to
+// upload MB/s), labelled with its id.
+func writeUploads(write func(name, s string), mbps map[string]string) {
+	for id, up := range mbps {
+		write(id+"/status", "ok\n")
+		write(id+"/label", id+"\n")
+		write(id+"/up.json", `{"n":1,"ok":1,"mb_per_s":`+up+`}`)
 	}
 }

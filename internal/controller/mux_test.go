@@ -55,18 +55,7 @@ func FuzzSniff(f *testing.F) {
 // HTTP and garbage to one listener; each lands where it belongs, garbage
 // is closed, and a silent client does not hold up the others.
 func TestMuxSplits(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMux(ln, splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}}), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.sshOn = true
-	go m.serve()
-	defer ln.Close()
+	m, ln := startMux(t)
 
 	silent, err := net.Dial("tcp", ln.Addr().String()) // slow loris: sends nothing
 	if err != nil {
@@ -149,18 +138,7 @@ func TestMuxSplits(t *testing.T) {
 // connections gets its next one closed at once; another address is served,
 // and the first is again once its silent connections are gone.
 func TestMuxPendingPerSource(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMux(ln, splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}}), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.sshOn = true
-	go m.serve()
-	defer ln.Close()
+	m, ln := startMux(t)
 
 	dialFrom := func(ip string) net.Conn {
 		t.Helper()
@@ -223,4 +201,23 @@ func TestMuxPendingPerSource(t *testing.T) {
 		}
 	}
 	sshFrom("127.0.0.1")
+}
+
+// startMux serves a mux with the SSH side on, on a new loopback listener
+// closed at the end of the test.
+func startMux(t *testing.T) (*mux, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMux(ln, splitALPN(&tls.Config{Certificates: []tls.Certificate{cert}}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.sshOn = true
+	go m.serve()
+	t.Cleanup(func() { ln.Close() })
+	return m, ln
 }
