@@ -92,7 +92,7 @@ func TestCertIssueToAgent(t *testing.T) {
 	}
 	out, errb, code = burrowCLI(t, "cert", "issue", "--ttl", "1h", "--login", "root")
 	if code != 0 || !strings.Contains(out, "note: the agent holds 8 keys") {
-		t.Errorf("with 7 keys in the agent: exit %d, %q %q", code, out, errb)
+		t.Errorf("with 7 keys in the agent before it: exit %d, %q %q", code, out, errb)
 	}
 }
 

@@ -47,8 +47,8 @@ also names (TARGET may also be NAME.burrow, NAME.<org>.burrow or
 NAME.<org>). Modes and modification times are kept, of folders too; -r
 copies folders (a symbolic link to a file is copied as the file, as scp
 does; one to a folder is skipped, with a note). A
-progress bar is shown when standard error is a terminal. Ctrl-C exits 130;
---resume then goes on.
+progress bar is shown when standard error is a terminal. Ctrl-C exits 130
+(SIGTERM 143); --resume then goes on.
 
 With --resume, a copy that was cut off goes on where it stopped: a
 destination file shorter than its source gets only the rest, provided it
@@ -69,10 +69,10 @@ again.`,
 				fmt.Fprintln(g.stderr) // end the bar's line before the message
 			}
 			if err != nil && cmd.Context().Err() != nil {
-				// Interrupted (Ctrl-C): the sftp errors that follow the
-				// connection's close say nothing useful.
+				// Interrupted (Ctrl-C, SIGTERM): the sftp errors that follow
+				// the connection's close say nothing useful.
 				fmt.Fprintf(g.stderr, "burrow: interrupted; the same burrow cp with --resume continues where it stopped\n")
-				return exitError(130)
+				return exitError(interruptStatus(cmd.Context()))
 			}
 			return err
 		},
@@ -412,7 +412,7 @@ func shortRead(f *sftp.File, size, got int64) error {
 // with a progress bar when one is wanted. Its Size is what is left, which
 // lets sftp's ReadFrom write with concurrent requests.
 func (c *copier) meter(r io.Reader, size, from int64, name string) io.Reader {
-	if !c.progress {
+	if !c.progress || size <= 0 { // no bar for an empty file (or a pipe)
 		return &sizedReader{r, size - from}
 	}
 	bar := c.bar(size, name)
@@ -421,12 +421,27 @@ func (c *copier) meter(r io.Reader, size, from int64, name string) io.Reader {
 }
 
 func (c *copier) meterWriter(w io.Writer, size, from int64, name string) io.Writer {
-	if !c.progress {
+	if !c.progress || size <= 0 { // no bar for what stats as empty (/proc)
 		return w
 	}
 	bar := c.bar(size, name)
 	bar.Add64(from)
-	return io.MultiWriter(w, bar)
+	return barWriter{w, bar}
+}
+
+// barWriter writes to w and counts on bar. The bar's own errors (a file
+// that grew past its size, or stats as empty) do not stop the copy.
+type barWriter struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (b barWriter) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if n > 0 && int64(n)+int64(b.bar.State().CurrentNum) <= b.bar.GetMax64() {
+		b.bar.Add(n)
+	}
+	return n, err
 }
 
 // sizedReader is a reader with the Size sftp's ReadFrom looks for.

@@ -312,24 +312,16 @@ func TestSSHAndCp(t *testing.T) {
 	down := filepath.Join(dir, "down")
 	os.Mkdir(down, 0o755)
 	// Standard error on a terminal: a progress bar that ends at 100%.
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bar lockedBuffer
-	copied := make(chan struct{})
-	go func() { io.Copy(&bar, ptmx); close(copied) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	code = Main(ctx, []string{"cp", "-l", login, "web-1:" + up, down}, io.Discard, tty)
-	cancel()
-	tty.Close()
-	<-copied
-	ptmx.Close()
+	code, bar := onTerminal(t, "cp", "-l", login, "web-1:"+up, down)
 	if code != 0 {
-		t.Fatalf("cp down: %d %s", code, bar.String())
+		t.Fatalf("cp down: %d %s", code, bar)
 	}
-	if !strings.Contains(bar.String(), "up.bin") || !strings.Contains(bar.String(), "100%") {
-		t.Errorf("cp down with stderr on a terminal: no progress bar ending at 100%%: %q", bar.String())
+	if !strings.Contains(bar, "up.bin") || !strings.Contains(bar, "100%") {
+		t.Errorf("cp down with stderr on a terminal: no progress bar ending at 100%%: %q", bar)
+	}
+	// A file that stats as empty but is not (/proc) copies with the bar on.
+	if code, bar := onTerminal(t, "cp", "-l", login, "web-1:/proc/version", filepath.Join(down, "version")); code != 0 {
+		t.Errorf("cp web-1:/proc/version with stderr on a terminal: %d %q", code, bar)
 	}
 	for _, p := range []string{up, filepath.Join(down, "up.bin")} {
 		b, err := os.ReadFile(p)
@@ -522,6 +514,15 @@ func TestCpTreeKeepsTimes(t *testing.T) {
 	if !strings.Contains(errOut, "skipping "+filepath.Join(src, "dirlink")) {
 		t.Errorf("cp -r up: no note of the skipped folder link: %q", errOut)
 	}
+	checkTimes := func(dirs ...string) {
+		t.Helper()
+		for _, d := range dirs {
+			if fi, err := os.Stat(d); err != nil || !fi.ModTime().Equal(old) {
+				t.Errorf("%s: modified %v, want %v (%v)", d, fi.ModTime(), old, err)
+			}
+		}
+	}
+	checkTimes(up, filepath.Join(up, "sub"))
 	os.Symlink("sub", filepath.Join(up, "dirlink")) // for the way down
 	os.Chtimes(up, old, old)
 	if _, errOut, code = burrowCLI(t, "cp", "-r", "-l", login, "web-1:"+up, down); code != 0 {
@@ -531,7 +532,6 @@ func TestCpTreeKeepsTimes(t *testing.T) {
 		t.Errorf("cp -r down: no note of the skipped folder link: %q", errOut)
 	}
 	os.Remove(filepath.Join(up, "dirlink"))
-	os.Chtimes(up, old, old)
 	for _, d := range []string{up, down} {
 		if fi, err := os.Lstat(filepath.Join(d, "link")); err != nil || !fi.Mode().IsRegular() || fi.Size() != 1 {
 			t.Errorf("%s/link: %v, %v; want the file it links to", d, fi, err)
@@ -540,11 +540,7 @@ func TestCpTreeKeepsTimes(t *testing.T) {
 			t.Errorf("%s/dirlink: %v; want it skipped", d, err)
 		}
 	}
-	for _, d := range []string{up, filepath.Join(up, "sub"), down, filepath.Join(down, "sub")} {
-		if fi, err := os.Stat(d); err != nil || !fi.ModTime().Equal(old) {
-			t.Errorf("%s: modified %v, want %v (%v)", d, fi.ModTime(), old, err)
-		}
-	}
+	checkTimes(down, filepath.Join(down, "sub"))
 }
 
 // TestTargetsShowPolicy: the PORTS column shows the controller's policy
@@ -569,4 +565,24 @@ func TestTargetsShowPolicy(t *testing.T) {
 			t.Errorf("targets lacks %v:\n%s", want, out)
 		}
 	}
+}
+
+// onTerminal runs the CLI with standard error on a pseudo-terminal and
+// returns its exit status and what it drew there.
+func onTerminal(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drawn lockedBuffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&drawn, ptmx); close(copied) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	code := Main(ctx, args, io.Discard, tty)
+	cancel()
+	tty.Close()
+	<-copied
+	ptmx.Close()
+	return code, drawn.String()
 }

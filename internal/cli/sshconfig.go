@@ -358,7 +358,7 @@ func writeSSHConfig(path, ctxName, block string) error {
 			return fmt.Errorf("%s has the start of burrow's section but not its end (%q); fix it by hand", path, strings.TrimSpace(end))
 		}
 		s = s[:i] + section + s[i+j+len(end):]
-	} else if i := firstHostLine(s); i >= 0 {
+	} else if i := sectionPlace(s); i >= 0 {
 		// OpenSSH takes the first value it reads for each option: ahead of
 		// the user's own Host and Match blocks (a "Host *" with its own
 		// UserKnownHostsFile, say), burrow's entries keep their options.
@@ -375,13 +375,41 @@ func writeSSHConfig(path, ctxName, block string) error {
 	}
 	// A config that links elsewhere (a dotfile manager's) is written where
 	// the link points, and stays a link.
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
+	path, err = linkTarget(path)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	return writeFileAtomic(path, []byte(s), 0o600)
+}
+
+// linkTarget follows path through symbolic links to the file they name,
+// which need not exist yet (a dotfile manager's link made before its
+// file).
+func linkTarget(path string) (string, error) {
+	for range 40 { // as the kernel's ELOOP bound
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path, nil // not a link (or nothing there): write here
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
+// sectionPlace is where a new burrow section goes in config s: before
+// another context's burrow section if there is one (never inside it),
+// else before the first Host or Match block; -1 means at the end.
+func sectionPlace(s string) int {
+	if i := strings.Index(s, "# --- burrow "); i >= 0 && (i == 0 || s[i-1] == '\n') {
+		return i
+	}
+	return firstHostLine(s)
 }
 
 // firstHostLine is the offset of the first line of s that starts a Host or

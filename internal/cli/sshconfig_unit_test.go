@@ -43,6 +43,24 @@ func TestWriteSSHConfigPlacement(t *testing.T) {
 		t.Errorf("the symlinked config is no longer a link: %v, %v", fi.Mode(), err)
 	}
 
+	// A link whose file does not exist yet: the file is made there.
+	dangling := filepath.Join(dir, "dangling")
+	os.Symlink(filepath.Join("dotfiles", "later"), dangling)
+	if err := writeSSHConfig(dangling, "dev", "Host web-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(dangling); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the dangling link was replaced: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "dotfiles", "later")); err != nil || !strings.Contains(string(b), "Host web-1") {
+		t.Errorf("the link's file: %q, %v", b, err)
+	}
+	loop := filepath.Join(dir, "loop")
+	os.Symlink("loop", loop)
+	if err := writeSSHConfig(loop, "dev", "Host web-1\n"); err == nil {
+		t.Error("a link to itself was written through")
+	}
+
 	plain := filepath.Join(dir, "plain")
 	os.WriteFile(plain, []byte("ServerAliveInterval 10"), 0o600)
 	if err := writeSSHConfig(plain, "dev", "Host web-1\n"); err != nil {
@@ -50,5 +68,36 @@ func TestWriteSSHConfigPlacement(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(plain); !strings.HasPrefix(string(b), "ServerAliveInterval 10\n\n# --- burrow dev begin") {
 		t.Errorf("config without blocks:\n%s", b)
+	}
+}
+
+// TestWriteSSHConfigTwoContexts: a second context's section goes before
+// the first's, not inside it, and rewriting either keeps the other.
+func TestWriteSSHConfigTwoContexts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(path, []byte("Host mine\n    User me\n"), 0o600)
+	write := func(ctx, block string) string {
+		t.Helper()
+		if err := writeSSHConfig(path, ctx, block); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+	write("a", "Match host a-1\n    Port 1\n")
+	write("b", "Match host b-1\n    Port 2\n")
+	got := write("a", "Match host a-2\n    Port 1\n")
+	for _, want := range []string{"Match host b-1", "Match host a-2", "Host mine"} {
+		if strings.Count(got, want) != 1 {
+			t.Errorf("config lacks one %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "a-1") {
+		t.Errorf("the old section of a is still there:\n%s", got)
+	}
+	// Each section whole: b's lies outside a's markers.
+	aBegin, aEnd := strings.Index(got, "burrow a begin"), strings.Index(got, "burrow a end")
+	if b := strings.Index(got, "Match host b-1"); b > aBegin && b < aEnd {
+		t.Errorf("b's section is inside a's:\n%s", got)
 	}
 }

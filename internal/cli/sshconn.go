@@ -214,7 +214,7 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 	}
 	client := ssh.NewClient(sc, chans, reqs)
 	go keepAlive(client, keepAliveInterval, keepAliveMissed, func() {
-		fmt.Fprintf(banner, "burrow: no answer from %s for %v; the connection is lost\n", target, keepAliveInterval*keepAliveMissed)
+		fmt.Fprintf(banner, "burrow: no answer from %s for %v; the connection is lost%s", target, keepAliveInterval*keepAliveMissed, newline())
 	})
 	return client, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -34,16 +35,22 @@ type mux struct {
 	// clients are turned away at once.
 	sshOn bool
 
-	mu      sync.Mutex
-	pending map[string]int // connections not yet handed on, by source IP
+	mu       sync.Mutex
+	pending  map[string]int // connections not yet handed on, by source
+	total    int            // all of them
+	lastWarn time.Time      // when a refusal was last logged at Warn
 }
 
-// MaxPendingPerSource bounds the connections one IP address may hold open
-// on the main port before they are sniffed and through TLS: more are
-// closed at once, so one client cannot use up the controller's file
-// descriptors with silent connections (each is dropped after
-// HandshakeTimeout anyway).
-const MaxPendingPerSource = 64
+// MaxPendingPerSource bounds the connections one source (an IPv4 address,
+// an IPv6 /64) may hold open on the main port before they are sniffed and
+// through TLS, and MaxPending those of all sources: more are closed at
+// once, so silent clients cannot use up the controller's file descriptors
+// (each is dropped after HandshakeTimeout anyway). The gateway's SSH
+// logins have the same two bounds (MaxStartups).
+const (
+	MaxPendingPerSource = 64
+	MaxPending          = 1024
+)
 
 func newMux(ln net.Listener, cfg *tls.Config, log *slog.Logger) *mux {
 	return &mux{ln: ln, cfg: cfg, log: log, h2: newChanListener(ln.Addr()), http: newChanListener(ln.Addr()), ssh: newChanListener(ln.Addr())}
@@ -100,9 +107,8 @@ func (m *mux) serve() error {
 		if err != nil {
 			return err
 		}
-		ip := sourceIP(c)
+		ip := sourceKey(c)
 		if !m.hold(ip) {
-			m.log.Debug("too many connections from one address still in their handshake; closing", "peer", c.RemoteAddr(), "max", MaxPendingPerSource)
 			c.Close()
 			continue
 		}
@@ -113,37 +119,56 @@ func (m *mux) serve() error {
 	}
 }
 
-// hold counts a pending connection from ip, or reports false if ip holds
-// MaxPendingPerSource already.
-func (m *mux) hold(ip string) bool {
+// hold counts a pending connection from source src, or reports false if
+// src or all sources hold their maximum already; a refusal is logged at
+// Warn at most every 10 s, so that an operator sees why clients are
+// dropped without a flood filling the log.
+func (m *mux) hold(src string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pending[ip] >= MaxPendingPerSource {
+	if m.pending[src] >= MaxPendingPerSource || m.total >= MaxPending {
+		if now := time.Now(); now.Sub(m.lastWarn) >= 10*time.Second {
+			m.lastWarn = now
+			m.log.Warn("main port: too many connections still in their handshake; closing new ones (behind a proxy, all clients share its address)",
+				"source", src, "source_pending", m.pending[src], "max_per_source", MaxPendingPerSource, "pending", m.total, "max", MaxPending)
+		}
 		return false
 	}
 	if m.pending == nil {
 		m.pending = map[string]int{}
 	}
-	m.pending[ip]++
+	m.pending[src]++
+	m.total++
 	return true
 }
 
-func (m *mux) release(ip string) {
+func (m *mux) release(src string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pending[ip]--; m.pending[ip] <= 0 {
-		delete(m.pending, ip)
+	m.total--
+	if m.pending[src]--; m.pending[src] <= 0 {
+		delete(m.pending, src)
 	}
 }
 
-// sourceIP is the IP address c comes from (its whole remote address if it
-// has no port).
-func sourceIP(c net.Conn) string {
+// sourceKey names the source c counts against: its IPv4 address, or the
+// /64 of its IPv6 address (one host commonly holds a whole /64).
+func sourceKey(c net.Conn) string {
 	a := c.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(a); err == nil {
+	host, _, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
 		return host
 	}
-	return a
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // handshake sniffs c and completes TLS, all within HandshakeTimeout: a

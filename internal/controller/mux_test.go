@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -220,4 +221,28 @@ func startMux(t *testing.T) (*mux, net.Listener) {
 	go m.serve()
 	t.Cleanup(func() { ln.Close() })
 	return m, ln
+}
+
+// addrConn is a net.Conn that only has a remote address.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestSourceKey: an IPv4 address counts alone (mapped or not); an IPv6
+// address counts with its whole /64.
+func TestSourceKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:4000":                 "192.0.2.7",
+		"[::ffff:192.0.2.7]:4000":        "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4000":    "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::9%eth0]:40": "2001:db8:1:2::/64",
+	} {
+		ap := netip.MustParseAddrPort(addr)
+		if got := sourceKey(addrConn{remote: net.TCPAddrFromAddrPort(ap)}); got != want {
+			t.Errorf("sourceKey(%s) = %q, want %q", addr, got, want)
+		}
+	}
 }

@@ -130,7 +130,18 @@ func ownerOnly(path string) error {
 		return err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+		if err := f.Chmod(fi.Mode().Perm() &^ 0o077); err != nil {
+			return err
+		}
+	}
+	// Side files an older version left (after a crash the WAL may hold
+	// the keys) keep their mode: SQLite sets it only when it makes them.
+	for _, side := range []string{"-wal", "-shm", "-journal"} {
+		if fi, err := os.Stat(path + side); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path+side, fi.Mode().Perm()&^0o077); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
