@@ -160,7 +160,11 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		}()
 	}
 	for _, fw := range remotes {
-		ln, err := sc.Listen("tcp", fw.bind)
+		bind := fw.bind
+		if host, port, _ := net.SplitHostPort(bind); host == "" { // "*": x/crypto would send "<nil>"
+			bind = net.JoinHostPort("0.0.0.0", port)
+		}
+		ln, err := sc.Listen("tcp", bind)
 		if err != nil {
 			return exit(fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err))
 		}

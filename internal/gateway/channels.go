@@ -143,7 +143,12 @@ func (c *conn) info() string {
 		login = p.Logins[0]
 	}
 	if c.overTLS {
+		// The name the client asked TLS for is the one it can reach; the
+		// local address may be behind NAT.
 		host, port, _ := net.SplitHostPort(c.sc.LocalAddr().String())
+		if c.sni != "" {
+			host = c.sni
+		}
 		fmt.Fprintf(&b, "\nConnect through this gateway over TLS, as now, with in ~/.ssh/config:\n"+
 			"  Host burrow-gw\n      HostName %s\n      Port %s\n"+
 			"      ProxyCommand openssl s_client -quiet -verify_quiet -alpn ssh -connect %%h:%%p\n"+

@@ -27,6 +27,7 @@ type conn struct {
 	// overTLS says the client came through TLS on the main port (SSH over
 	// TLS), so the banner's hint keeps to TLS.
 	overTLS bool
+	sni     string // the TLS server name the client asked for, if any
 	ctx     context.Context
 	wg      sync.WaitGroup // channels being served
 }
@@ -60,8 +61,12 @@ func (s *Server) handle(c net.Conn) {
 	l := loginOf(sc.Permissions)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, overTLS := c.(*tls.Conn)
-	cn := &conn{s: s, sc: sc, login: l, ctx: ctx, overTLS: overTLS,
+	tc, overTLS := c.(*tls.Conn)
+	var sni string
+	if overTLS {
+		sni = tc.ConnectionState().ServerName
+	}
+	cn := &conn{s: s, sc: sc, login: l, ctx: ctx, overTLS: overTLS, sni: sni,
 		log: s.log.With("remote", c.RemoteAddr().String(), "subject", l.subject, "token_id", l.tokenID)}
 	cn.log.Info("ssh gateway: login", "key_id", l.keyID, "user_key_id", l.userKey, "user", sc.User(), "cipher", sshcert.Cipher(sc.Conn))
 	go cn.globalRequests(reqs)
