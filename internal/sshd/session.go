@@ -68,13 +68,15 @@ func (c *conn) session(nc ssh.NewChannel) {
 			r.Reply(ok, nil)
 		}
 		if then != nil {
-			go then()
+			then() // in order with the requests that follow
 		}
 	}
 }
 
 // handle answers one channel request; then, if not nil, runs after the
-// reply was sent (a program's output must not overtake its reply).
+// reply was sent (a program's output must not overtake its reply, nor a
+// program's end close the channel before a signal's reply), before the
+// next request is read. It must not block.
 func (s *session) handle(r *ssh.Request) (ok bool, then func()) {
 	switch r.Type {
 	case "pty-req":
@@ -88,7 +90,10 @@ func (s *session) handle(r *ssh.Request) (ok bool, then func()) {
 		if ssh.Unmarshal(r.Payload, &sig) != nil {
 			return false, nil
 		}
-		return s.signal(sig.Name) == nil, nil
+		// Delivered after the reply: the program may end at once, and its
+		// exit closes the channel, which would leave the reply unsent.
+		kill, err := s.signal(sig.Name)
+		return err == nil, kill
 	case "auth-agent-req@openssh.com":
 		if !s.c.permits("permit-agent-forwarding") {
 			return false, nil
@@ -190,8 +195,10 @@ func (s *session) begin(start func() (relay func())) (bool, func()) {
 	s.mu.Unlock()
 	relay := start()
 	return true, func() {
-		defer close(s.done)
-		relay()
+		go func() {
+			defer close(s.done)
+			relay()
+		}()
 	}
 }
 
@@ -211,15 +218,15 @@ func (s *session) envAllowed(name string) bool {
 // signal delivers a signal named as in RFC 4254 ("INT", "TERM", ...) to
 // the program's foreground process group: the terminal's, or the
 // session's own group without a terminal.
-func (s *session) signal(name string) error {
+func (s *session) signal(name string) (kill func(), err error) {
 	sig := unix.SignalNum("SIG" + name)
 	if sig == 0 {
-		return fmt.Errorf("unknown signal %q", name)
+		return nil, fmt.Errorf("unknown signal %q", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		return errors.New("nothing is running")
+		return nil, errors.New("nothing is running")
 	}
 	pgid := s.proc.Pid
 	if s.term != nil {
@@ -227,7 +234,7 @@ func (s *session) signal(name string) error {
 			pgid = fg
 		}
 	}
-	return unix.Kill(-pgid, sig)
+	return func() { unix.Kill(-pgid, sig) }, nil
 }
 
 // exit reports how the program ended (RFC 4254 §6.10), then ends the
