@@ -30,6 +30,7 @@ type sshFlags struct {
 	noCommand     bool
 	forwardAgent  bool
 	local, remote []string
+	escape        string // escape character of an interactive session, or "none"
 }
 
 func newSSHCmd(g *globals) *cobra.Command {
@@ -43,7 +44,8 @@ connection and checks the target's registered host key, so there is nothing
 to set up and no host key prompt. A terminal is used when standard input is
 one and no command is given (-t forces it, -T refuses it). The exit status
 of the remote command becomes burrow's (a signal n gives 128+n); burrow's own
-failures exit 255, as OpenSSH's do. Options
+failures exit 255, as OpenSSH's do. In a terminal session, ~. at the start
+of a line ends the connection at once (~? lists the escapes). Options
 may come before or after TARGET, as with OpenSSH: the first word after
 TARGET that is none (or "--") starts the command.
 TARGET may also be written as OpenSSH users know it: NAME.burrow,
@@ -79,6 +81,7 @@ NAME.<org>.burrow or NAME.<org>.`,
 	fl.BoolVarP(&f.forwardAgent, "forward-agent", "A", false, "forward your ssh-agent ($SSH_AUTH_SOCK)")
 	fl.StringArrayVarP(&f.local, "local", "L", nil, "forward [BIND:]PORT:HOST:HOSTPORT from here to HOST:HOSTPORT as the target sees it (repeatable)")
 	fl.StringArrayVarP(&f.remote, "remote", "R", nil, "forward [BIND:]PORT on the target's loopback to HOST:HOSTPORT from here (repeatable)")
+	fl.StringVarP(&f.escape, "escape-char", "e", "~", "escape character of a terminal session (CHAR. at a line start ends a hung connection), or none")
 	return cmd
 }
 
@@ -89,6 +92,9 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	}
 	if login == "" {
 		login = defaultLogin()
+	}
+	if f.escape != "none" && len(f.escape) != 1 {
+		return fmt.Errorf("-e %q: give one character, or none", f.escape)
 	}
 	locals, err := parseSSHForwards(f.local, "-L")
 	if err != nil {
@@ -183,7 +189,7 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	if f.noCommand {
 		return exit(sc.Wait())
 	}
-	return exit(runSession(sc, f, command, g))
+	return exit(runSession(sc, f, target, command, g))
 }
 
 // endOnSignal calls end when SIGINT, SIGTERM or SIGHUP arrives, to close
@@ -220,7 +226,7 @@ func endOnSignal(end func()) (stop func() (syscall.Signal, bool)) {
 
 // runSession runs one shell or command and returns its exit status as an
 // exitError.
-func runSession(sc *ssh.Client, f sshFlags, command []string, g *globals) error {
+func runSession(sc *ssh.Client, f sshFlags, target string, command []string, g *globals) error {
 	sess, err := sc.NewSession()
 	if err != nil {
 		return err
@@ -258,8 +264,16 @@ func runSession(sc *ssh.Client, f sshFlags, command []string, g *globals) error 
 	if err != nil {
 		return err
 	}
+	var stdin io.Reader = os.Stdin
+	var hungUp atomic.Bool
+	if tty && term.IsTerminal(stdinFd) && f.escape != "none" {
+		stdin = newEscapeReader(os.Stdin, f.escape[0], g.stderr, func() {
+			hungUp.Store(true)
+			sc.Close()
+		})
+	}
 	go func() {
-		io.Copy(in, os.Stdin)
+		io.Copy(in, stdin)
 		in.Close()
 	}()
 	if len(command) == 0 {
@@ -270,7 +284,12 @@ func runSession(sc *ssh.Client, f sshFlags, command []string, g *globals) error 
 	if err != nil {
 		return err
 	}
-	return exitStatus(sess.Wait())
+	err = sess.Wait()
+	if hungUp.Load() { // as OpenSSH says it, and exits 255
+		fmt.Fprintf(g.stderr, "%sConnection to %s closed.%s", newline(), target, newline())
+		return exitError(255)
+	}
+	return exitStatus(err)
 }
 
 // startTerminal asks for a PTY like the local one, puts the local terminal

@@ -318,6 +318,21 @@ func (s *sshSuite) testBurrowSSHInteractive(t *testing.T) {
 	if after := m.waitScreen(`(?m)^after2=(\S+)`)[1]; after != before {
 		t.Errorf("terminal settings after SIGTERM to burrow ssh: %s, before: %s", after, before)
 	}
+	// "~." at a line start ends the connection at once, as OpenSSH's
+	// escape does: exit 255, the terminal as it was.
+	m.typeLine("clear")
+	m.typeLine(burrowBin + " ssh " + targetName)
+	m.typeLine(`echo "third=$SSH_TTY"`)
+	m.waitScreen(`(?m)^third=/dev/pts/\d+`)
+	m.keys("Enter", "~", ".")
+	waitNoProc(t, "burrow ssh after ~.", argvIs(burrowBin, "ssh", targetName))
+	m.typeLine(`echo "rc3=$?"; echo "after3=$(stty -g)"`)
+	if rc := m.waitScreen(`(?m)^rc3=(\d+)`)[1]; rc != "255" || !strings.Contains(m.screen(), "Connection to "+targetName+" closed.") {
+		t.Errorf("burrow ssh after ~.: exit %s, want 255 and the closing line:\n%s", rc, m.screen())
+	}
+	if after := m.waitScreen(`(?m)^after3=(\S+)`)[1]; after != before {
+		t.Errorf("terminal settings after ~.: %s, before: %s", after, before)
+	}
 	m.typeLine("exit 0")
 	if st, sig := m.waitDead(); sig != "" {
 		// The local shell, after burrow is gone: seen once in ~6 runs
