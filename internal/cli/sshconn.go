@@ -221,8 +221,8 @@ func dialSSH(ctx context.Context, c *client.Client, target, login string, banner
 
 // Keepalives of burrow's own SSH client, as ssh-config's entries give
 // OpenSSH (ServerAliveInterval 30, ServerAliveCountMax 3): a connection that
-// stops answering (a laptop asleep, a network gone) ends after 90 s instead
-// of hanging.
+// stops answering (a laptop asleep, a network gone) ends within two
+// minutes (90 s after the first unanswered request) instead of hanging.
 const (
 	keepAliveInterval = 30 * time.Second
 	keepAliveMissed   = 3
