@@ -438,8 +438,10 @@ type barWriter struct {
 
 func (b barWriter) Write(p []byte) (int, error) {
 	n, err := b.w.Write(p)
-	if n > 0 && int64(n)+int64(b.bar.State().CurrentNum) <= b.bar.GetMax64() {
-		b.bar.Add(n)
+	// Up to the bar's end, where it finishes its line; a file that grew
+	// goes on past it silently.
+	if left := b.bar.GetMax64() - b.bar.State().CurrentNum; n > 0 && left > 0 {
+		b.bar.Add64(min(int64(n), left))
 	}
 	return n, err
 }
