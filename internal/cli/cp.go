@@ -224,10 +224,11 @@ func (c *copier) upload(src, dst string, intoDir bool) error {
 			return c.putFile(p, target, info)
 		case info.Mode()&fs.ModeSymlink != 0:
 			// As on the way down: a link to a file is copied as the file.
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			fi, err := os.Stat(p)
+			if err == nil && fi.Mode().IsRegular() {
 				return c.putFile(p, target, fi)
 			}
-			fmt.Fprintf(c.stderr, "burrow: skipping %s (a link to a folder, or broken)\n", p)
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (%s)\n", p, linkKind(err))
 			return nil
 		default:
 			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", p)
@@ -276,6 +277,15 @@ func (c *copier) putFile(src, dst string, st fs.FileInfo) error {
 		return fmt.Errorf("chmod %s: %w", dst, err)
 	}
 	return c.sftp.Chtimes(dst, st.ModTime(), st.ModTime())
+}
+
+// linkKind says why a symbolic link that cp -r does not follow is
+// skipped, from the error of following it.
+func linkKind(statErr error) string {
+	if statErr != nil {
+		return "a broken link"
+	}
+	return "a link to a folder, not followed"
 }
 
 // dirMode is a folder's mode and modification time, applied once the copy
@@ -333,13 +343,14 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 		case info.Mode()&fs.ModeSymlink != 0:
 			// A link to a file is copied as the file, as scp -r does; a
 			// link to a folder is not followed (it may loop).
-			if fi, err := c.sftp.Stat(walker.Path()); err == nil && fi.Mode().IsRegular() {
+			fi, err := c.sftp.Stat(walker.Path())
+			if err == nil && fi.Mode().IsRegular() {
 				if err := c.getFile(walker.Path(), target, fi); err != nil {
 					return err
 				}
 				continue
 			}
-			fmt.Fprintf(c.stderr, "burrow: skipping %s (a link to a folder, or broken)\n", walker.Path())
+			fmt.Fprintf(c.stderr, "burrow: skipping %s (%s)\n", walker.Path(), linkKind(err))
 		default:
 			fmt.Fprintf(c.stderr, "burrow: skipping %s (not a regular file)\n", walker.Path())
 		}

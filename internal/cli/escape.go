@@ -1,8 +1,25 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 )
+
+// escapeChar reads -e as OpenSSH does: one character, "^X" for a control
+// character, or "none" (0: no escapes).
+func escapeChar(s string) (byte, error) {
+	switch {
+	case s == "none":
+		return 0, nil
+	case len(s) == 1:
+		return s[0], nil
+	case len(s) == 2 && s[0] == '^' && s[1] >= '@' && s[1] <= '_':
+		return s[1] & 0x1f, nil
+	case len(s) == 2 && s[0] == '^' && s[1] >= 'a' && s[1] <= 'z':
+		return s[1] & 0x1f, nil
+	}
+	return 0, fmt.Errorf("-e %q: give one character, ^X for a control character, or none", s)
+}
 
 // escapeReader reads the user's keystrokes for an interactive session and
 // acts on OpenSSH's escape sequences, which count only at the start of a

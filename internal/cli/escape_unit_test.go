@@ -42,3 +42,16 @@ func TestEscapeReader(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeChar(t *testing.T) {
+	for in, want := range map[string]byte{"~": '~', "#": '#', "^]": 0x1d, "^a": 0x01, "none": 0} {
+		if got, err := escapeChar(in); err != nil || got != want {
+			t.Errorf("escapeChar(%q) = %#x, %v; want %#x", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ab", "^1", "^~"} {
+		if _, err := escapeChar(bad); err == nil {
+			t.Errorf("escapeChar(%q) accepted", bad)
+		}
+	}
+}

@@ -125,9 +125,9 @@ func newContextCmd(g *globals) *cobra.Command {
 			return editConfig(args[0], func(cfg *Config) { cfg.CurrentContext = args[0] })
 		},
 	}, &cobra.Command{
-		Use: "delete NAME", Short: "Delete a context", Args: cobra.ExactArgs(1),
+		Use: "delete NAME", Short: "Delete a context (and its section of ~/.ssh/config)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return editConfig(args[0], func(cfg *Config) {
+			err := editConfig(args[0], func(cfg *Config) {
 				kept := cfg.Contexts[:0]
 				for _, c := range cfg.Contexts {
 					if c.Name != args[0] {
@@ -139,6 +139,19 @@ func newContextCmd(g *globals) *cobra.Command {
 					cfg.CurrentContext = ""
 				}
 			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Deleted context %s.\n", args[0])
+			// Its ssh-config entries would only fail now ("no context").
+			if path, err := defaultSSHConfig(); err == nil {
+				if removed, err := removeSSHConfigSection(path, args[0]); err != nil {
+					fmt.Fprintf(g.stderr, "burrow: %v\n", err)
+				} else if removed {
+					fmt.Fprintf(g.stdout, "Removed its section from %s.\n", path)
+				}
+			}
+			return nil
 		},
 	})
 	return cmd

@@ -72,6 +72,8 @@ NAME.<org>.burrow or NAME.<org>.`,
 			return asSSHFailure(runSSH(cmd.Context(), g, f, args[0], command))
 		},
 	}
+	// A bad option is burrow ssh failing too: 255, as with OpenSSH.
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return sshFailure{err} })
 	fl := cmd.Flags()
 	fl.SetInterspersed(false) // the first word after the options is the command
 	fl.StringVarP(&f.login, "login", "l", "", "user to log in as (default: your local user name)")
@@ -93,8 +95,8 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	if login == "" {
 		login = defaultLogin()
 	}
-	if f.escape != "none" && len(f.escape) != 1 {
-		return fmt.Errorf("-e %q: give one character, or none", f.escape)
+	if _, err := escapeChar(f.escape); err != nil {
+		return err
 	}
 	locals, err := parseSSHForwards(f.local, "-L")
 	if err != nil {
@@ -266,8 +268,8 @@ func runSession(sc *ssh.Client, f sshFlags, target string, command []string, g *
 	}
 	var stdin io.Reader = os.Stdin
 	var hungUp atomic.Bool
-	if tty && term.IsTerminal(stdinFd) && f.escape != "none" {
-		stdin = newEscapeReader(os.Stdin, f.escape[0], g.stderr, func() {
+	if esc, _ := escapeChar(f.escape); tty && term.IsTerminal(stdinFd) && esc != 0 {
+		stdin = newEscapeReader(os.Stdin, esc, g.stderr, func() {
 			hungUp.Store(true)
 			sc.Close()
 		})

@@ -281,6 +281,11 @@ func TestSSHAndCp(t *testing.T) {
 	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "exit 1"); code != 1 {
 		t.Errorf("a remote exit 1: code %d", code)
 	}
+	for _, args := range [][]string{{"ssh", "--bogus", "web-1", "true"}, {"ssh", "-e", "xy", "web-1", "true"}} {
+		if _, errOut, code := burrowCLI(t, args...); code != 255 || errOut == "" {
+			t.Errorf("burrow %s: code %d, stderr %q; want 255 and why", strings.Join(args, " "), code, errOut)
+		}
+	}
 
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.bin")

@@ -190,8 +190,17 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// defaultSSHConfig is the user's ~/.ssh/config.
+func defaultSSHConfig() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".ssh", "config"), nil
+}
+
 func newSSHConfigCmd(g *globals) *cobra.Command {
-	var write, renew bool
+	var write, renew, remove bool
 	var ctxName, sshConfig, config string
 	cmd := &cobra.Command{
 		Use:   "ssh-config",
@@ -206,6 +215,23 @@ host keys agents registered, so there is never a host key prompt.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			useConfig(config)
 			ctxName = contextName(ctxName)
+			if remove { // needs no controller: the context may be gone
+				if sshConfig == "" {
+					var err error
+					if sshConfig, err = defaultSSHConfig(); err != nil {
+						return err
+					}
+				}
+				removed, err := removeSSHConfigSection(sshConfig, ctxName)
+				if err != nil {
+					return err
+				}
+				if !removed {
+					return fmt.Errorf("%s has no section of context %s", sshConfig, ctxName)
+				}
+				fmt.Fprintf(g.stdout, "Removed the section of context %s from %s.\n", ctxName, sshConfig)
+				return nil
+			}
 			c, err := newClientFor(ctxName)
 			if err != nil {
 				return err
@@ -242,11 +268,9 @@ host keys agents registered, so there is never a host key prompt.`,
 			}
 			try := "ssh " // OpenSSH reads ~/.ssh/config by itself, any other file with -F
 			if sshConfig == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
+				if sshConfig, err = defaultSSHConfig(); err != nil {
 					return err
 				}
-				sshConfig = filepath.Join(home, ".ssh", "config")
 			} else {
 				try += "-F " + sshConfig + " "
 			}
@@ -254,12 +278,19 @@ host keys agents registered, so there is never a host key prompt.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "Wrote %d target(s) of context %s to %s. Try: %s%s\n", len(ts), ctxName, sshConfig, try, firstTarget(ts))
+			if b, err := os.ReadFile(sshConfig); err == nil {
+				if others := otherSections(string(b), ctxName); len(others) > 0 {
+					fmt.Fprintf(g.stderr, "note: %s also has the section of context %s; for a name both have, the first section in the file answers (`burrow ssh-config --remove --context NAME` removes one)\n",
+						sshConfig, strings.Join(others, ", "))
+				}
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&write, "write", false, "update the burrow section of ~/.ssh/config instead of printing")
 	f.StringVar(&sshConfig, "ssh-config-file", "", "the file --write updates (default ~/.ssh/config)")
+	f.BoolVar(&remove, "remove", false, "remove the context's section from the file instead")
 	f.StringVar(&ctxName, "context", "", "context to use (default: the current one)")
 	f.StringVar(&config, "config", "", "client config file (default $BURROW_CONFIG, else ~/.config/burrow/config.yaml)")
 	f.BoolVar(&renew, "renew", false, "only renew the certificate if it expires soon (used by the generated config)")
@@ -337,15 +368,64 @@ func sshConfigBlock(ctxName, exe string, id identity, ts []apitype.Target) strin
 	fmt.Fprintf(&b, "    ServerAliveInterval 30\n")
 	// AES-GCM has assembly in x/crypto/ssh, ChaCha20 not: ~30% faster copies.
 	fmt.Fprintf(&b, "    Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n")
+	// Whatever follows in the file (options, an Include) applies to every
+	// host again, as it did before this section was put in front of it.
+	fmt.Fprintf(&b, "Match all\n")
 	return b.String()
 }
 
+// sectionMarkers are the lines around context ctxName's section.
+func sectionMarkers(ctxName string) (begin, end string) {
+	return "# --- burrow " + ctxName + " begin (managed by `burrow ssh-config --write`) ---\n",
+		"# --- burrow " + ctxName + " end ---\n"
+}
+
+// otherSections names the contexts other than ctxName that have a burrow
+// section in config s.
+func otherSections(s, ctxName string) []string {
+	var names []string
+	for _, line := range strings.Split(s, "\n") {
+		name, ok := strings.CutPrefix(line, "# --- burrow ")
+		if name, _, ok2 := strings.Cut(name, " begin (managed by"); ok && ok2 && name != ctxName {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// removeSSHConfigSection removes context ctxName's section from path, if
+// it has one, and reports whether it did.
+func removeSSHConfigSection(path, ctxName string) (bool, error) {
+	path, err := linkTarget(path)
+	if err != nil {
+		return false, err
+	}
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s := string(old)
+	begin, end := sectionMarkers(ctxName)
+	i := strings.Index(s, begin)
+	if i < 0 {
+		return false, nil
+	}
+	j := strings.Index(s[i:], end)
+	if j < 0 {
+		return false, fmt.Errorf("%s has the start of burrow's section but not its end (%q); fix it by hand", path, strings.TrimSpace(end))
+	}
+	rest := strings.TrimPrefix(s[i+j+len(end):], "\n") // the blank line written after it
+	return true, writeFileAtomic(path, []byte(s[:i]+rest), 0o600)
+}
+
 // writeSSHConfig replaces the context's marked section of path, or adds
-// it before the first Host or Match block, keeping everything else as it
-// was.
+// it before the first Host or Match block or Include, keeping everything
+// else as it was.
 func writeSSHConfig(path, ctxName, block string) error {
-	begin := "# --- burrow " + ctxName + " begin (managed by `burrow ssh-config --write`) ---\n"
-	end := "# --- burrow " + ctxName + " end ---\n"
+	begin, end := sectionMarkers(ctxName)
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -404,7 +484,8 @@ func linkTarget(path string) (string, error) {
 
 // sectionPlace is where a new burrow section goes in config s: before
 // another context's burrow section if there is one (never inside it),
-// else before the first Host or Match block; -1 means at the end.
+// else before the first Host or Match block or Include (whose files may
+// hold Host blocks); -1 means at the end.
 func sectionPlace(s string) int {
 	if i := strings.Index(s, "# --- burrow "); i >= 0 && (i == 0 || s[i-1] == '\n') {
 		return i
@@ -413,13 +494,13 @@ func sectionPlace(s string) int {
 }
 
 // firstHostLine is the offset of the first line of s that starts a Host or
-// Match block (keywords are case-insensitive and may be followed by "="),
-// or -1.
+// Match block or is an Include (keywords are case-insensitive and may be
+// followed by "="), or -1.
 func firstHostLine(s string) int {
 	off := 0
 	for _, line := range strings.SplitAfter(s, "\n") {
 		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' })
-		if len(f) > 0 && (strings.EqualFold(f[0], "Host") || strings.EqualFold(f[0], "Match")) {
+		if len(f) > 0 && (strings.EqualFold(f[0], "Host") || strings.EqualFold(f[0], "Match") || strings.EqualFold(f[0], "Include")) {
 			return off
 		}
 		off += len(line)

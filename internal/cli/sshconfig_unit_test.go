@@ -101,3 +101,34 @@ func TestWriteSSHConfigTwoContexts(t *testing.T) {
 		t.Errorf("b's section is inside a's:\n%s", got)
 	}
 }
+
+// TestWriteSSHConfigInclude: an Include (whose files may hold Host blocks)
+// comes after burrow's section, and the options after the section apply
+// to every host again ("Match all" ends the block). --remove takes the
+// section out and leaves the rest as it was.
+func TestWriteSSHConfigInclude(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	user := "ServerAliveInterval 10\nInclude conf.d/*.conf\nCompression yes\nHost *\n    User me\n"
+	os.WriteFile(path, []byte(user), 0o600)
+	if err := writeSSHConfig(path, "dev", "Host web-1\n    Port 22\nMatch all\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	got := string(b)
+	if i, j := strings.Index(got, "Host web-1"), strings.Index(got, "Include conf.d"); !(strings.Index(got, "ServerAliveInterval") < i && i < j) {
+		t.Errorf("want globals, burrow's section, then the Include:\n%s", got)
+	}
+	removed, err := removeSSHConfigSection(path, "dev")
+	if err != nil || !removed {
+		t.Fatalf("remove: %v, %v", removed, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != user {
+		t.Errorf("after remove:\n%s\nwant the user's file back:\n%s", b, user)
+	}
+	if removed, err := removeSSHConfigSection(path, "dev"); removed || err != nil {
+		t.Errorf("second remove: %v, %v", removed, err)
+	}
+	if others := otherSections("# --- burrow a begin (managed by `burrow ssh-config --write`) ---\n# --- burrow b begin (managed by `burrow ssh-config --write`) ---\n", "a"); len(others) != 1 || others[0] != "b" {
+		t.Errorf("otherSections = %q", others)
+	}
+}
