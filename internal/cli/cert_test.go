@@ -374,6 +374,25 @@ func TestSSHConfigRenews(t *testing.T) {
 	if _, err := os.Stat(id.cert()); !os.IsNotExist(err) {
 		t.Errorf("after login, the old certificate is still there (%v)", err)
 	}
+
+	// Deleting the context takes its section out of ~/.ssh/config, whose
+	// entries would only fail now.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if _, errb, code := burrowCLI(t, "ssh-config", "--write", "--context", "c1"); code != 0 {
+		t.Fatalf("ssh-config --write: exit %d: %s", code, errb)
+	}
+	cfg := filepath.Join(home, ".ssh", "config")
+	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "burrow c1 begin") || !strings.Contains(string(b), "\nMatch all\n") {
+		t.Fatalf("~/.ssh/config after --write:\n%s", b)
+	}
+	out, errb, code := burrowCLI(t, "context", "delete", "c1")
+	if code != 0 || !strings.Contains(out, "Removed its section from "+cfg) {
+		t.Errorf("context delete: exit %d, %q %q", code, out, errb)
+	}
+	if b, _ := os.ReadFile(cfg); strings.Contains(string(b), "burrow c1") {
+		t.Errorf("~/.ssh/config after context delete:\n%s", b)
+	}
 }
 
 // TestCertIssueOutKeepsOwnKey: --out into a directory that holds the
