@@ -153,10 +153,13 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	defer wg.Wait()
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// A forward that cannot be set up is warned about and the session goes
+	// on without it, as with OpenSSH (ExitOnForwardFailure no).
 	for _, fw := range locals {
 		ln, err := net.Listen("tcp", fw.bind)
 		if err != nil {
-			return exit(fmt.Errorf("-L %s: %w", fw.spec, err))
+			fmt.Fprintf(g.stderr, "Warning: -L %s: cannot listen here: %v; going on without it%s", fw.spec, err, newline())
+			continue
 		}
 		context.AfterFunc(fctx, func() { ln.Close() })
 		wg.Add(1)
@@ -174,7 +177,9 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 		}
 		ln, err := sc.Listen("tcp", bind)
 		if err != nil {
-			return exit(fmt.Errorf("-R %s: the target refused to listen on %s: %w", fw.spec, fw.bind, err))
+			fmt.Fprintf(g.stderr, "Warning: -R %s: %s refused to listen on %s (the port is in use there, or not its loopback); going on without it%s",
+				fw.spec, target, bind, newline())
+			continue
 		}
 		if a, ok := ln.Addr().(*net.TCPAddr); ok && strings.HasSuffix(fw.bind, ":0") { // as OpenSSH says it
 			fmt.Fprintf(g.stderr, "Allocated port %d for remote forward to %s%s", a.Port, fw.to, newline())

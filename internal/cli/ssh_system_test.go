@@ -223,6 +223,20 @@ func TestSSHAndCp(t *testing.T) {
 	if _, _, code := burrowCLI(t, "ssh", "-l", login, "web-1", "kill -TERM $$"); code != 128+15 {
 		t.Errorf("ssh killed by TERM: code %d, want 143", code)
 	}
+	// A forward that cannot be set up is a warning, as with OpenSSH
+	// (ExitOnForwardFailure no): the command still runs.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	bp := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	for _, fw := range [][]string{{"-L", "127.0.0.1:" + bp + ":127.0.0.1:9"}, {"-R", "127.0.0.1:" + bp + ":127.0.0.1:9"}} {
+		out, errOut, code := burrowCLI(t, "ssh", "-l", login, fw[0], fw[1], "web-1", "echo ran")
+		if code != 0 || out != "ran\n" || !strings.Contains(errOut, "Warning: "+fw[0]+" "+fw[1]) {
+			t.Errorf("ssh %s %s onto a busy port: code %d, stdout %q, stderr %q", fw[0], fw[1], code, out, errOut)
+		}
+	}
 	// -R with port 0 says which port the target chose, as OpenSSH does.
 	if _, errOut, code := burrowCLI(t, "ssh", "-l", login, "-R", "0:127.0.0.1:9", "web-1", "true"); code != 0 ||
 		!regexp.MustCompile(`^Allocated port [1-9][0-9]* for remote forward to 127\.0\.0\.1:9\r?\n$`).MatchString(errOut) {
