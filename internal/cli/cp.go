@@ -44,7 +44,8 @@ func newCpCmd(g *globals) *cobra.Command {
 		Long: `Copy files between this machine and a target, like scp. A remote path is
 [USER@]TARGET:PATH, relative to the login's home directory, which ~/
 also names (TARGET may also be NAME.burrow, NAME.<org>.burrow or
-NAME.<org>). Modes and modification times are kept, of folders too; -r
+NAME.<org>); remote sources may be patterns, expanded on the target
+(quote them). Modes and modification times are kept, of folders too; -r
 copies folders (a symbolic link to a file is copied as the file, as scp
 does; one to a folder is skipped, with a note). A
 progress bar is shown when standard error is a terminal. Ctrl-C exits 130
@@ -58,6 +59,7 @@ finished copy left (same size and modification time) is not copied
 again.`,
 		Example: `  burrow cp ./build.tgz web-1:/tmp/
   burrow cp -r web-1:/var/log/app ./logs
+  burrow cp 'web-1:/var/log/*.log' ./logs/
   burrow cp root@web-1:/etc/hosts .
   burrow cp --resume ./big.iso web-1:/tmp/   # again, after an interruption`,
 		Args: cobra.MinimumNArgs(2),
@@ -150,14 +152,35 @@ func runCp(ctx context.Context, g *globals, cp *copier, login string, srcs []str
 	cp.sftp, cp.target = client, remote.target
 	stop := context.AfterFunc(ctx, func() { client.Close() })
 	defer stop()
-	for _, s := range srcs {
-		if upload {
-			err = cp.upload(s, remotePathOf(dstRemote.path), len(srcs) > 1)
-		} else {
-			r, _ := parseRemote(s)
-			err = cp.download(remotePathOf(r.path), dst, len(srcs) > 1)
+	if upload {
+		for _, s := range srcs {
+			if err := cp.upload(s, remotePathOf(dstRemote.path), len(srcs) > 1); err != nil {
+				return err
+			}
 		}
+		return nil
+	}
+	// Remote sources may be patterns, as with scp: the shell here cannot
+	// expand them, the server's file system does.
+	var paths []string
+	for _, s := range srcs {
+		r, _ := parseRemote(s)
+		p := remotePathOf(r.path)
+		if !strings.ContainsAny(p, "*?[") {
+			paths = append(paths, p)
+			continue
+		}
+		matches, err := client.Glob(p)
 		if err != nil {
+			return fmt.Errorf("%s:%s: %w", remote.target, p, err)
+		}
+		if len(matches) == 0 {
+			return fmt.Errorf("%s:%s: no such file (nothing matches)", remote.target, p)
+		}
+		paths = append(paths, matches...)
+	}
+	for _, p := range paths {
+		if err := cp.download(p, dst, len(paths) > 1); err != nil {
 			return err
 		}
 	}
@@ -302,12 +325,15 @@ func (c *copier) download(src, dst string, intoDir bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	lst, err := os.Stat(dst)
+	lst, err := os.Stat(filepath.Clean(dst)) // "file/" would say ENOTDIR
+	dirWanted := strings.HasSuffix(dst, string(filepath.Separator)) || intoDir
 	switch {
-	case err == nil && lst.IsDir() || intoDir:
+	case err == nil && lst.IsDir():
 		dst = filepath.Join(dst, path.Base(src))
-	case errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(dst, string(filepath.Separator)):
-		return fmt.Errorf("%s: no such directory", dst)
+	case err == nil && dirWanted:
+		return fmt.Errorf("%s: not a directory", dst)
+	case errors.Is(err, fs.ErrNotExist) && dirWanted:
+		return fmt.Errorf("%s: no such directory", strings.TrimSuffix(dst, string(filepath.Separator))+string(filepath.Separator))
 	}
 	if !st.IsDir() {
 		return c.getFile(src, dst, st)

@@ -605,3 +605,36 @@ func onTerminal(t *testing.T, args ...string) (int, string) {
 	ptmx.Close()
 	return code, drawn.String()
 }
+
+// TestCpGlob: a remote source may be a pattern, as with scp; one that
+// matches nothing, and a destination "DIR/" that is a file, are refused
+// with what is wrong.
+func TestCpGlob(t *testing.T) {
+	login, dir := cpEnv(t)
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.Mkdir(src, 0o755)
+	os.Mkdir(dst, 0o755)
+	for _, n := range []string{"a1", "a2", "b"} {
+		os.WriteFile(filepath.Join(src, n), []byte(n), 0o644)
+	}
+	if _, errOut, code := burrowCLI(t, "cp", "-l", login, "web-1:"+src+"/a*", dst); code != 0 {
+		t.Fatalf("cp web-1:…/a*: %d %s", code, errOut)
+	}
+	got, _ := filepath.Glob(filepath.Join(dst, "*"))
+	if len(got) != 2 || filepath.Base(got[0]) != "a1" || filepath.Base(got[1]) != "a2" {
+		t.Errorf("cp web-1:…/a* copied %q", got)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cp", "-l", login, "web-1:" + src + "/zz*", dst}, "nothing matches"},
+		{[]string{"cp", "-l", login, "web-1:" + src + "/a1", file + "/"}, file + "/: not a directory"},
+	} {
+		if _, errOut, code := burrowCLI(t, c.args...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("burrow %s: code %d, stderr %q; want it to say %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+}
