@@ -30,7 +30,8 @@ type sshFlags struct {
 	noCommand     bool
 	forwardAgent  bool
 	local, remote []string
-	escape        string // escape character of an interactive session, or "none"
+	escape        string // -e: escape character of a terminal session, or "none"
+	esc           byte   // escape read by escapeChar; 0 for none
 }
 
 func newSSHCmd(g *globals) *cobra.Command {
@@ -95,9 +96,11 @@ func runSSH(ctx context.Context, g *globals, f sshFlags, dest string, command []
 	if login == "" {
 		login = defaultLogin()
 	}
-	if _, err := escapeChar(f.escape); err != nil {
+	esc, err := escapeChar(f.escape)
+	if err != nil {
 		return err
 	}
+	f.esc = esc
 	locals, err := parseSSHForwards(f.local, "-L")
 	if err != nil {
 		return err
@@ -273,8 +276,8 @@ func runSession(sc *ssh.Client, f sshFlags, target string, command []string, g *
 	}
 	var stdin io.Reader = os.Stdin
 	var hungUp atomic.Bool
-	if esc, _ := escapeChar(f.escape); tty && term.IsTerminal(stdinFd) && esc != 0 {
-		stdin = newEscapeReader(os.Stdin, esc, g.stderr, func() {
+	if tty && term.IsTerminal(stdinFd) && f.esc != 0 {
+		stdin = newEscapeReader(os.Stdin, f.esc, g.stderr, func() {
 			hungUp.Store(true)
 			sc.Close()
 		})
